@@ -1,0 +1,60 @@
+//! The project's developer commands (`cargo xtask ...`), as a library so that tests can run
+//! them in-process against a copy of the repository.
+
+mod clients;
+pub mod codegen;
+pub mod contracts;
+pub mod output;
+mod rust_types;
+
+use anyhow::{Context, Result, bail};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository root: the parent of this crate's folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// JSON with two-space indentation and a final newline, keys in document order.
+pub fn pretty_json(value: &serde_json::Value) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Turns generated tokens into readable source (rustfmt does the final layout).
+pub fn unparse(tokens: proc_macro2::TokenStream) -> Result<String> {
+    let file: syn::File = syn::parse2(tokens).context("generated code does not parse")?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// Formats Rust source exactly as `cargo fmt` would, so that formatting the workspace never
+/// makes `generated/` stale.
+pub fn rustfmt(source: &str) -> Result<String> {
+    let mut child = Command::new(std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".into()))
+        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running rustfmt (install it with `rustup component add rustfmt`)")?;
+    let mut stdin = child.stdin.take().context("rustfmt stdin")?;
+    let input = source.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().context("waiting for rustfmt")?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("rustfmt writer panicked"))??;
+    if !output.status.success() {
+        bail!(
+            "rustfmt rejected generated code:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8(output.stdout).context("rustfmt output is not UTF-8")
+}
