@@ -35,14 +35,14 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Observatory gateway
-
-Intake of the Distributed Task Observatory. POST /jobs validates a submission, wraps it in a
-job.created event and answers 202 only after the broker confirmed it durably.
-Every error status carries the one ApiError body.
-
-
-Version: 1.0.0*/
+///Client for Observatory gateway
+///
+///Intake of the Distributed Task Observatory. POST /jobs validates a submission, wraps it in a
+///job.created event and answers 202 only after the broker confirmed it durably.
+///Every error status carries the one ApiError body.
+///
+///
+///Version: 1.0.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -95,19 +95,19 @@ impl ClientInfo<()> for Client {
 impl ClientHooks<()> for &Client {}
 #[allow(clippy::all)]
 impl Client {
-    /**Submit a job
-
-    Accepted (202) means the broker confirmed the job.created message. Resubmitting with the same
-    jobId or Idempotency-Key is safe: the job runs once and the answer has duplicate=true.
-
-
-    Sends a `POST` request to `/jobs`
-
-    Arguments:
-    - `idempotency_key`: Makes a resubmission safe; the same key always maps to the same job.
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    - `body`
-    */
+    ///Submit a job
+    ///
+    ///Accepted (202) means the broker confirmed the job.created message. Resubmitting with the same
+    ///jobId or Idempotency-Key is safe: the job runs once and the answer has duplicate=true.
+    ///
+    ///
+    ///Sends a `POST` request to `/jobs`
+    ///
+    ///Arguments:
+    ///- `idempotency_key`: Makes a resubmission safe; the same key always maps to the same job.
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///- `body`
+    ///
     pub async fn submit_job<'a>(
         &'a self,
         idempotency_key: Option<&'a ::observatory_contracts::event_envelope::v1::IdempotencyKey>,
@@ -173,11 +173,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Liveness (the process is running)
-
-    Sends a `GET` request to `/healthz`
-
-    */
+    ///Liveness (the process is running)
+    ///
+    ///Sends a `GET` request to `/healthz`
+    ///
+    ///
     pub async fn health<'a>(
         &'a self,
     ) -> Result<
@@ -218,11 +218,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Readiness (the broker is reachable and confirms publishes)
-
-    Sends a `GET` request to `/readyz`
-
-    */
+    ///Readiness (the broker is reachable and confirms publishes)
+    ///
+    ///Sends a `GET` request to `/readyz`
+    ///
+    ///
     pub async fn ready<'a>(
         &'a self,
     ) -> Result<
@@ -266,11 +266,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Prometheus metrics (text exposition format)
-
-    Sends a `GET` request to `/metrics`
-
-    */
+    ///Prometheus metrics (text exposition format)
+    ///
+    ///Sends a `GET` request to `/metrics`
+    ///
+    ///
     pub async fn metrics<'a>(
         &'a self,
     ) -> Result<ResponseValue<ByteStream>, Error<::observatory_contracts::api_error::v1::ApiError>>
@@ -301,11 +301,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**This contract, bundled into one document
-
-    Sends a `GET` request to `/openapi.json`
-
-    */
+    ///This contract, bundled into one document
+    ///
+    ///Sends a `GET` request to `/openapi.json`
+    ///
+    ///
     pub async fn openapi_document<'a>(
         &'a self,
     ) -> Result<
@@ -346,11 +346,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Human-readable API documentation (works offline)
-
-    Sends a `GET` request to `/docs`
-
-    */
+    ///Human-readable API documentation (works offline)
+    ///
+    ///Sends a `GET` request to `/docs`
+    ///
+    ///
     pub async fn api_docs<'a>(
         &'a self,
     ) -> Result<ResponseValue<ByteStream>, Error<::observatory_contracts::api_error::v1::ApiError>>

@@ -35,15 +35,15 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Observatory read model
-
-The one read-only HTTP surface for the terminal UI and the web dashboard: overview, jobs,
-one job with attempts and timeline, events, dead letters, queue depths, alerts and a live
-stream. Lists are newest first with keyset cursors; empty results are empty lists, never null.
-Every error status carries the one ApiError body.
-
-
-Version: 1.0.0*/
+///Client for Observatory read model
+///
+///The one read-only HTTP surface for the terminal UI and the web dashboard: overview, jobs,
+///one job with attempts and timeline, events, dead letters, queue depths, alerts and a live
+///stream. Lists are newest first with keyset cursors; empty results are empty lists, never null.
+///Every error status carries the one ApiError body.
+///
+///
+///Version: 1.0.0
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -96,13 +96,13 @@ impl ClientInfo<()> for Client {
 impl ClientHooks<()> for &Client {}
 #[allow(clippy::all)]
 impl Client {
-    /**Totals, per-type counters and recent throughput
-
-    Sends a `GET` request to `/overview`
-
-    Arguments:
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Totals, per-type counters and recent throughput
+    ///
+    ///Sends a `GET` request to `/overview`
+    ///
+    ///Arguments:
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn get_overview<'a>(
         &'a self,
         x_correlation_id: Option<&'a ::observatory_contracts::event_envelope::v1::CorrelationId>,
@@ -147,19 +147,19 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Jobs, newest first, filtered, one keyset page at a time
-
-    Sends a `GET` request to `/jobs`
-
-    Arguments:
-    - `created_after`: Only jobs created at or after this instant.
-    - `created_before`: Only jobs created before this instant.
-    - `cursor`: The nextCursor of the previous page.
-    - `limit`: Page size (default 50).
-    - `status`
-    - `type_`
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Jobs, newest first, filtered, one keyset page at a time
+    ///
+    ///Sends a `GET` request to `/jobs`
+    ///
+    ///Arguments:
+    ///- `created_after`: Only jobs created at or after this instant.
+    ///- `created_before`: Only jobs created before this instant.
+    ///- `cursor`: The nextCursor of the previous page.
+    ///- `limit`: Page size (default 50).
+    ///- `status`
+    ///- `type_`
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn list_jobs<'a>(
         &'a self,
         created_after: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
@@ -225,14 +225,14 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One job with its attempts and event timeline
-
-    Sends a `GET` request to `/jobs/{jobId}`
-
-    Arguments:
-    - `job_id`
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///One job with its attempts and event timeline
+    ///
+    ///Sends a `GET` request to `/jobs/{jobId}`
+    ///
+    ///Arguments:
+    ///- `job_id`
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn get_job<'a>(
         &'a self,
         job_id: &'a ::uuid::Uuid,
@@ -284,19 +284,19 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Stored lifecycle events, newest first, filtered, one keyset page at a time
-
-    Sends a `GET` request to `/events`
-
-    Arguments:
-    - `after`: Only events that occurred at or after this instant.
-    - `before`: Only events that occurred before this instant.
-    - `cursor`: The nextCursor of the previous page.
-    - `event_type`
-    - `job_id`
-    - `limit`: Page size (default 50).
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Stored lifecycle events, newest first, filtered, one keyset page at a time
+    ///
+    ///Sends a `GET` request to `/events`
+    ///
+    ///Arguments:
+    ///- `after`: Only events that occurred at or after this instant.
+    ///- `before`: Only events that occurred before this instant.
+    ///- `cursor`: The nextCursor of the previous page.
+    ///- `event_type`
+    ///- `job_id`
+    ///- `limit`: Page size (default 50).
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn list_events<'a>(
         &'a self,
         after: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
@@ -359,15 +359,15 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Dead letters, newest first, one keyset page at a time
-
-    Sends a `GET` request to `/dead-letters`
-
-    Arguments:
-    - `cursor`: The nextCursor of the previous page.
-    - `limit`: Page size (default 50).
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Dead letters, newest first, one keyset page at a time
+    ///
+    ///Sends a `GET` request to `/dead-letters`
+    ///
+    ///Arguments:
+    ///- `cursor`: The nextCursor of the previous page.
+    ///- `limit`: Page size (default 50).
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn list_dead_letters<'a>(
         &'a self,
         cursor: Option<&'a ::observatory_contracts::page_cursor::v1::PageCursor>,
@@ -419,13 +419,13 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Depth of each queue, from the broker
-
-    Sends a `GET` request to `/queues`
-
-    Arguments:
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Depth of each queue, from the broker
+    ///
+    ///Sends a `GET` request to `/queues`
+    ///
+    ///Arguments:
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn get_queue_depths<'a>(
         &'a self,
         x_correlation_id: Option<&'a ::observatory_contracts::event_envelope::v1::CorrelationId>,
@@ -473,13 +473,13 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Active alerts, from Alertmanager when configured
-
-    Sends a `GET` request to `/alerts`
-
-    Arguments:
-    - `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
-    */
+    ///Active alerts, from Alertmanager when configured
+    ///
+    ///Sends a `GET` request to `/alerts`
+    ///
+    ///Arguments:
+    ///- `x_correlation_id`: Carried into events and logs; generated when absent; echoed on the response.
+    ///
     pub async fn list_alerts<'a>(
         &'a self,
         x_correlation_id: Option<&'a ::observatory_contracts::event_envelope::v1::CorrelationId>,
@@ -524,16 +524,16 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Live lifecycle events as server-sent events
-
-    A text/event-stream. Each message has `event:` set to the event type (e.g. job.completed)
-    and `data:` set to the event as one line of JSON in the EventEnvelope shape
-    (schemas/events/event-envelope.json). A comment line is sent as a keep-alive.
-
-
-    Sends a `GET` request to `/stream`
-
-    */
+    ///Live lifecycle events as server-sent events
+    ///
+    ///A text/event-stream. Each message has `event:` set to the event type (e.g. job.completed)
+    ///and `data:` set to the event as one line of JSON in the EventEnvelope shape
+    ///(schemas/events/event-envelope.json). A comment line is sent as a keep-alive.
+    ///
+    ///
+    ///Sends a `GET` request to `/stream`
+    ///
+    ///
     pub async fn stream_events<'a>(
         &'a self,
     ) -> Result<ResponseValue<ByteStream>, Error<::observatory_contracts::api_error::v1::ApiError>>
@@ -564,11 +564,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Liveness (the process is running)
-
-    Sends a `GET` request to `/healthz`
-
-    */
+    ///Liveness (the process is running)
+    ///
+    ///Sends a `GET` request to `/healthz`
+    ///
+    ///
     pub async fn health<'a>(
         &'a self,
     ) -> Result<
@@ -609,11 +609,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Readiness (PostgreSQL, Redis, MongoDB and the broker are reachable)
-
-    Sends a `GET` request to `/readyz`
-
-    */
+    ///Readiness (PostgreSQL, Redis, MongoDB and the broker are reachable)
+    ///
+    ///Sends a `GET` request to `/readyz`
+    ///
+    ///
     pub async fn ready<'a>(
         &'a self,
     ) -> Result<
@@ -657,11 +657,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Prometheus metrics (text exposition format)
-
-    Sends a `GET` request to `/metrics`
-
-    */
+    ///Prometheus metrics (text exposition format)
+    ///
+    ///Sends a `GET` request to `/metrics`
+    ///
+    ///
     pub async fn metrics<'a>(
         &'a self,
     ) -> Result<ResponseValue<ByteStream>, Error<::observatory_contracts::api_error::v1::ApiError>>
@@ -692,11 +692,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**This contract, bundled into one document
-
-    Sends a `GET` request to `/openapi.json`
-
-    */
+    ///This contract, bundled into one document
+    ///
+    ///Sends a `GET` request to `/openapi.json`
+    ///
+    ///
     pub async fn openapi_document<'a>(
         &'a self,
     ) -> Result<
@@ -737,11 +737,11 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Human-readable API documentation (works offline)
-
-    Sends a `GET` request to `/docs`
-
-    */
+    ///Human-readable API documentation (works offline)
+    ///
+    ///Sends a `GET` request to `/docs`
+    ///
+    ///
     pub async fn api_docs<'a>(
         &'a self,
     ) -> Result<ResponseValue<ByteStream>, Error<::observatory_contracts::api_error::v1::ApiError>>

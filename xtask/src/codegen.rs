@@ -2,7 +2,7 @@
 
 use crate::contracts::Contracts;
 use crate::output::GeneratedTree;
-use crate::{clients, rust_types};
+use crate::{clients, rust_types, web_api};
 use anyhow::Result;
 use std::path::Path;
 
@@ -20,6 +20,7 @@ pub fn generate(root: &Path) -> Result<GeneratedTree> {
     }
     rust_types::generate(&contracts, &mut out)?;
     clients::generate(&contracts, &mut out)?;
+    web_api::generate(&contracts, &mut out)?;
     Ok(out)
 }
 

@@ -194,7 +194,7 @@ impl Contracts {
         let root = &self.schemas[index];
         let (mut doc, mut pending) = self.rewrite(&root.doc, &root.path, "#/definitions/")?;
         let obj = doc.as_object_mut().context("schema is not an object")?;
-        let mut definitions = match obj.remove("definitions") {
+        let mut definitions = match obj.shift_remove("definitions") {
             Some(Value::Object(defs)) => defs,
             _ => Map::new(),
         };
@@ -211,7 +211,7 @@ impl Contracts {
             let Value::Object(body_obj) = &mut body else {
                 bail!("{} is not an object", other_doc.path)
             };
-            if let Some(Value::Object(defs)) = body_obj.remove("definitions") {
+            if let Some(Value::Object(defs)) = body_obj.shift_remove("definitions") {
                 for (name, def) in defs {
                     borrowed.insert(name.clone(), other);
                     definitions.insert(name, def);
@@ -245,7 +245,7 @@ impl Contracts {
             let Value::Object(body_obj) = &mut body else {
                 bail!("{} is not an object", s.path)
             };
-            let defs = body_obj.remove("definitions");
+            let defs = body_obj.shift_remove("definitions");
             body_obj.insert("x-schema-id".into(), Value::String(s.id.clone()));
             body_obj.insert(
                 "x-schema-version".into(),
@@ -376,7 +376,7 @@ impl Contracts {
 /// particular must go: inside a bundle it would change how nested references resolve.
 fn strip_document_keywords(obj: &mut Map<String, Value>) {
     for key in ["$schema", "$id", "$version"] {
-        obj.remove(key);
+        obj.shift_remove(key);
     }
 }
 
@@ -402,7 +402,7 @@ fn to_openapi_dialect(schema: &mut Value) -> Result<()> {
             obj.insert("nullable".into(), Value::Bool(true));
         }
     }
-    if let Some(value) = obj.remove("const") {
+    if let Some(value) = obj.shift_remove("const") {
         obj.insert("enum".into(), Value::Array(vec![value]));
     }
     for (key, child) in obj.iter_mut() {
@@ -632,10 +632,25 @@ mod tests {
             .position(|s| s.title == "JobDetail")
             .unwrap();
         let bundle = contracts.bundle_schema(detail).unwrap();
-        let text = bundle.doc.to_string();
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => m.iter().for_each(|(k, v)| match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }),
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&bundle.doc, &mut found);
         assert!(
-            !text.contains(".json"),
-            "bundle still references files: {text}"
+            found.iter().all(|r| r.starts_with("#/definitions/")),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"#/definitions/EventProducer".to_string()),
+            "transitive refs are kept: {found:?}"
         );
         for name in [
             "Job",

@@ -6,6 +6,8 @@ pub mod codegen;
 pub mod contracts;
 pub mod output;
 mod rust_types;
+pub mod test_all;
+mod web_api;
 
 use anyhow::{Context, Result, bail};
 use std::io::Write as _;
@@ -29,8 +31,60 @@ pub fn pretty_json(value: &serde_json::Value) -> Result<String> {
 
 /// Turns generated tokens into readable source (rustfmt does the final layout).
 pub fn unparse(tokens: proc_macro2::TokenStream) -> Result<String> {
-    let file: syn::File = syn::parse2(tokens).context("generated code does not parse")?;
+    let file: syn::File =
+        syn::parse2(split_doc_lines(tokens)).context("generated code does not parse")?;
     Ok(prettyplease::unparse(&file))
+}
+
+/// Rewrites every multi-line `#[doc = "..."]` into one attribute per line. prettyplease prints
+/// a multi-line doc as a `/** */` block, which rustfmt then indents, and rustdoc reads
+/// indented lines as code blocks (and runs them as doctests).
+fn split_doc_lines(tokens: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    use proc_macro2::{Delimiter, Group, Literal, TokenTree};
+    let mut out = Vec::new();
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(tree) = iter.next() {
+        match tree {
+            TokenTree::Punct(ref hash) if hash.as_char() == '#' => {
+                let doc = match iter.peek() {
+                    Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => doc_text(g),
+                    _ => None,
+                };
+                match doc {
+                    Some(text) if text.contains('\n') => {
+                        iter.next();
+                        for line in text.split('\n') {
+                            let line = Literal::string(line.trim_end());
+                            out.extend(quote::quote!(#[doc = #line]));
+                        }
+                    }
+                    _ => out.push(tree),
+                }
+            }
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), split_doc_lines(g.stream()));
+                group.set_span(g.span());
+                out.push(TokenTree::Group(group));
+            }
+            other => out.push(other),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The text of `[doc = "..."]`, if `group` is one.
+fn doc_text(group: &proc_macro2::Group) -> Option<String> {
+    let meta: syn::MetaNameValue = syn::parse2(group.stream()).ok()?;
+    if !meta.path.is_ident("doc") {
+        return None;
+    }
+    match meta.value {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Some(s.value()),
+        _ => None,
+    }
 }
 
 /// Formats Rust source exactly as `cargo fmt` would, so that formatting the workspace never

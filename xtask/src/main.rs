@@ -22,6 +22,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run every check: rustfmt, codegen --check, check-compat, clippy, and the test suite.
+    Test,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tree.len(),
                 started.elapsed()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test => {
+            xtask::test_all::run(&root)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -19,12 +19,12 @@ pub mod v1 {
     pub struct ApiError {
         ///Stable, machine-readable error identifier in kebab-case, e.g. validation-failed, not-found, unsupported-media-type, broker-unavailable.
         pub code: ApiErrorCode,
-        ///The request's X-Correlation-Id.
+        ///The request's X-Correlation-Id (generated when the request had none or an invalid one).
         #[serde(
             rename = "correlationId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub correlation_id: ::std::option::Option<::std::string::String>,
+        pub correlation_id: ::std::option::Option<crate::event_envelope::v1::CorrelationId>,
         ///Every individual problem, e.g. one entry per schema violation.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub details: ::std::vec::Vec<ApiErrorDetail>,

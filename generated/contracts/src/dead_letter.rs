@@ -23,7 +23,7 @@ pub mod v1 {
             rename = "correlationId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub correlation_id: ::std::option::Option<::std::string::String>,
+        pub correlation_id: ::std::option::Option<crate::event_envelope::v1::CorrelationId>,
         #[serde(
             rename = "eventId",
             skip_serializing_if = "::std::option::Option::is_none"

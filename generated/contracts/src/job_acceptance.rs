@@ -20,7 +20,7 @@ pub mod v1 {
         #[serde(rename = "acceptedAt")]
         pub accepted_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(rename = "correlationId")]
-        pub correlation_id: ::std::string::String,
+        pub correlation_id: crate::event_envelope::v1::CorrelationId,
         ///True when this submission repeated an earlier job id or Idempotency-Key; the job runs once.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duplicate: ::std::option::Option<bool>,

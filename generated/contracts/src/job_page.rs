@@ -18,12 +18,12 @@ pub mod v1 {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct JobPage {
         pub items: ::std::vec::Vec<crate::job::v1::Job>,
-        ///Opaque keyset cursor for the next page; absent or null on the last page.
+        ///Cursor of the next page; absent on the last page.
         #[serde(
             rename = "nextCursor",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub next_cursor: ::std::option::Option<::std::string::String>,
+        pub next_cursor: ::std::option::Option<crate::page_cursor::v1::PageCursor>,
     }
     /// Error types.
     pub mod error {

@@ -1,0 +1,124 @@
+//! Validates JSON values against the contract schemas, using the bundled (self-contained)
+//! schema documents that `observatory-contracts` embeds. Every service checks what it receives
+//! with this before deserializing into a generated type: the generated types cannot express
+//! every constraint (typify drops numeric maxima, `minItems`, `uniqueItems`, ...), the schema
+//! can.
+//!
+//! Draft-07 has no `uuid` format, and jsonschema would silently accept anything under it;
+//! this crate registers one so that `format: uuid` means what the schemas say.
+
+use observatory_contracts::SchemaInfo;
+use serde_json::Value;
+
+/// A schema could not be compiled (a defect in the contracts, caught by this crate's tests).
+#[derive(Debug, thiserror::Error)]
+#[error("schema {path} does not compile: {message}")]
+pub struct SchemaError {
+    pub path: &'static str,
+    pub message: String,
+}
+
+/// One reason an instance is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer to the offending part of the instance ("" for the whole document).
+    pub pointer: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{pointer}: {}", self.message)
+    }
+}
+
+/// A compiled schema.
+pub struct ContractValidator {
+    info: SchemaInfo,
+    validator: jsonschema::Validator,
+}
+
+impl ContractValidator {
+    /// Compiles the embedded schema of `info`.
+    pub fn new(info: SchemaInfo) -> Result<Self, SchemaError> {
+        let error = |message: String| SchemaError {
+            path: info.path,
+            message,
+        };
+        let schema: Value = serde_json::from_str(info.schema).map_err(|e| error(e.to_string()))?;
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(true)
+            .with_format("uuid", |s: &str| uuid::Uuid::try_parse(s).is_ok())
+            .build(&schema)
+            .map_err(|e| error(e.to_string()))?;
+        Ok(Self { info, validator })
+    }
+
+    /// Compiles the schema whose module is called `name` (e.g. `job_submission`).
+    pub fn by_name(name: &str) -> Option<Result<Self, SchemaError>> {
+        observatory_contracts::SCHEMAS
+            .iter()
+            .find(|s| s.name == name)
+            .map(|info| Self::new(*info))
+    }
+
+    pub fn info(&self) -> &SchemaInfo {
+        &self.info
+    }
+
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator.is_valid(instance)
+    }
+
+    /// Every violation, in the order the validator reports them.
+    pub fn validate(&self, instance: &Value) -> Result<(), Vec<Violation>> {
+        let violations: Vec<Violation> = self
+            .validator
+            .iter_errors(instance)
+            .map(|e| Violation {
+                pointer: e.instance_path().as_str().to_owned(),
+                message: e.to_string(),
+            })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_embedded_schema_compiles() {
+        for info in observatory_contracts::SCHEMAS {
+            ContractValidator::new(*info).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn uuid_format_is_enforced_and_violations_carry_pointers() {
+        let v = ContractValidator::by_name("job_submission")
+            .unwrap()
+            .unwrap();
+        let errors = v
+            .validate(&json!({"type": "sleep", "jobId": "not-a-uuid", "maxAttempts": 0}))
+            .unwrap_err();
+        let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert!(pointers.contains(&"/jobId"), "{errors:?}");
+        assert!(pointers.contains(&"/maxAttempts"), "{errors:?}");
+        assert!(
+            v.is_valid(&json!({"type": "sleep", "jobId": "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"}))
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! `cargo xtask test`: the project's one test command (the README's, and what `.ci/run` runs).
+//! Runs every gate in order of cost, printing each step and its duration, and stops at the
+//! first failure with that step's name.
+
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+pub fn run(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    step("rustfmt", || cargo(root, &["fmt", "--all", "--check"]))?;
+    step("codegen --check", || {
+        let drift = crate::codegen::generate(root)?.check(root)?;
+        if !drift.is_empty() {
+            for d in &drift {
+                eprintln!("  {d}");
+            }
+            bail!("generated/ is stale: run `cargo xtask codegen`");
+        }
+        Ok(())
+    })?;
+    step("clippy -D warnings", || {
+        cargo(
+            root,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
+    step("tests", || {
+        if has_nextest() {
+            cargo(
+                root,
+                &[
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--locked",
+                    "--no-fail-fast",
+                ],
+            )?;
+            // nextest does not run doctests.
+            cargo(root, &["test", "--workspace", "--locked", "--doc"])
+        } else {
+            cargo(root, &["test", "--workspace", "--locked", "--no-fail-fast"])
+        }
+    })?;
+    eprintln!("==> all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    eprintln!("==> {name}");
+    let started = Instant::now();
+    f().with_context(|| format!("step `{name}` failed"))?;
+    eprintln!("==> {name}: ok ({:.1?})", started.elapsed());
+    Ok(())
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` exited with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
