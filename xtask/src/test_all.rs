@@ -36,6 +36,12 @@ pub fn run(root: &Path) -> Result<()> {
     })?;
     step("tests", || {
         if has_nextest() {
+            // nextest does not run doctests; run them first so that nextest's summary is
+            // the run's closing line.
+            cargo(
+                root,
+                &["test", "--workspace", "--locked", "--doc", "--quiet"],
+            )?;
             cargo(
                 root,
                 &[
@@ -45,9 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
                     "--locked",
                     "--no-fail-fast",
                 ],
-            )?;
-            // nextest does not run doctests.
-            cargo(root, &["test", "--workspace", "--locked", "--doc"])
+            )
         } else {
             cargo(root, &["test", "--workspace", "--locked", "--no-fail-fast"])
         }
