@@ -22,6 +22,23 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Check contract compatibility.
+    ///
+    /// With no arguments (repo mode, what CI runs): every schema and OpenAPI document against
+    /// every released version of the same major, in schemas/released/ and openapi/released/.
+    /// Options: --format text|json.
+    ///
+    /// Pair mode: --old OLD --new NEW [--mode backward|forward|full] [--format text|json].
+    ///
+    /// Exit 0 compatible, 1 incompatible, 2 invalid input or usage.
+    #[command(name = "check-compat", disable_help_flag = true)]
+    CheckCompat {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Record the current version of every contract as released (after checking them).
+    #[command(name = "release-contracts")]
+    ReleaseContracts,
     /// Run every check: rustfmt, codegen --check, check-compat, clippy, and the test suite.
     Test,
 }
@@ -70,9 +87,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::CheckCompat { args } => {
+            let pair = args.iter().any(|a| {
+                a == "--old" || a == "--new" || a.starts_with("--old=") || a.starts_with("--new=")
+            });
+            let help = args.iter().any(|a| a == "--help" || a == "-h");
+            let code = if pair || help {
+                contract_compat::run_pair_cli(&args)
+            } else {
+                contract_compat::run_repo_cli(&root, &args)
+            };
+            Ok(exit_code(code))
+        }
+        Command::ReleaseContracts => Ok(exit_code(contract_compat::run_repo_cli(
+            &root,
+            &["--release".to_string()],
+        ))),
         Command::Test => {
             xtask::test_all::run(&root)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

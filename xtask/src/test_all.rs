@@ -20,6 +20,14 @@ pub fn run(root: &Path) -> Result<()> {
         }
         Ok(())
     })?;
+    step("check-compat", || {
+        let report = contract_compat::check_repo(root)?;
+        eprint!("{}", report.to_text());
+        if !report.ok() {
+            bail!("contract compatibility check failed (see above)");
+        }
+        Ok(())
+    })?;
     step("clippy -D warnings", || {
         cargo(
             root,
