@@ -7,6 +7,7 @@ pub mod contracts;
 pub mod output;
 mod rust_types;
 pub mod test_all;
+mod test_infra;
 mod web_api;
 
 use anyhow::{Context, Result, bail};

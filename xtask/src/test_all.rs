@@ -28,6 +28,10 @@ pub fn run(root: &Path) -> Result<()> {
         }
         Ok(())
     })?;
+    step(
+        "test servers (PostgreSQL, Redis, RabbitMQ, MongoDB stand-in)",
+        || crate::test_infra::ensure(root),
+    )?;
     step("clippy -D warnings", || {
         cargo(
             root,
