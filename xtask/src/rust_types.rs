@@ -162,6 +162,23 @@ fn lib_rs(contracts: &Contracts) -> String {
     s.push_str("];\n\n");
 
     s.push_str(
+        "/// A root type generated from a schema, and the schema it came from (for validation).\n\
+         pub trait Contract {\n\
+         const SCHEMA: SchemaInfo;\n\
+         }\n\n",
+    );
+    for schema in &contracts.schemas {
+        let m = format!("{}::{}", schema.module, schema.major_module());
+        let _ = writeln!(
+            s,
+            "impl Contract for {m}::{title} {{ const SCHEMA: SchemaInfo = SchemaInfo {{ name: {name:?}, title: {title:?}, path: {m}::PATH, id: {m}::ID, version: {m}::VERSION, schema: {m}::SCHEMA }}; }}",
+            name = schema.module,
+            title = schema.title,
+        );
+    }
+    s.push('\n');
+
+    s.push_str(
         "/// Deserializes `instance` into the root type of the schema called `name`: the check that\n\
          /// generated types accept exactly what the schema accepts. `None` for an unknown name.\n\
          pub fn deserialize_as(name: &str, instance: &serde_json::Value) -> Option<Result<(), serde_json::Error>> {\n\

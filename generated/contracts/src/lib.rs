@@ -260,6 +260,262 @@ pub const SCHEMAS: &[SchemaInfo] = &[
     },
 ];
 
+/// A root type generated from a schema, and the schema it came from (for validation).
+pub trait Contract {
+    const SCHEMA: SchemaInfo;
+}
+
+impl Contract for api_error::v1::ApiError {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "api_error",
+        title: "ApiError",
+        path: api_error::v1::PATH,
+        id: api_error::v1::ID,
+        version: api_error::v1::VERSION,
+        schema: api_error::v1::SCHEMA,
+    };
+}
+impl Contract for health_status::v1::HealthStatus {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "health_status",
+        title: "HealthStatus",
+        path: health_status::v1::PATH,
+        id: health_status::v1::ID,
+        version: health_status::v1::VERSION,
+        schema: health_status::v1::SCHEMA,
+    };
+}
+impl Contract for page_cursor::v1::PageCursor {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "page_cursor",
+        title: "PageCursor",
+        path: page_cursor::v1::PATH,
+        id: page_cursor::v1::ID,
+        version: page_cursor::v1::VERSION,
+        schema: page_cursor::v1::SCHEMA,
+    };
+}
+impl Contract for alert::v1::Alert {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "alert",
+        title: "Alert",
+        path: alert::v1::PATH,
+        id: alert::v1::ID,
+        version: alert::v1::VERSION,
+        schema: alert::v1::SCHEMA,
+    };
+}
+impl Contract for dead_letter::v1::DeadLetter {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "dead_letter",
+        title: "DeadLetter",
+        path: dead_letter::v1::PATH,
+        id: dead_letter::v1::ID,
+        version: dead_letter::v1::VERSION,
+        schema: dead_letter::v1::SCHEMA,
+    };
+}
+impl Contract for job_acceptance::v1::JobAcceptance {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_acceptance",
+        title: "JobAcceptance",
+        path: job_acceptance::v1::PATH,
+        id: job_acceptance::v1::ID,
+        version: job_acceptance::v1::VERSION,
+        schema: job_acceptance::v1::SCHEMA,
+    };
+}
+impl Contract for job_attempt::v1::JobAttempt {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_attempt",
+        title: "JobAttempt",
+        path: job_attempt::v1::PATH,
+        id: job_attempt::v1::ID,
+        version: job_attempt::v1::VERSION,
+        schema: job_attempt::v1::SCHEMA,
+    };
+}
+impl Contract for job_submission::v1::JobSubmission {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_submission",
+        title: "JobSubmission",
+        path: job_submission::v1::PATH,
+        id: job_submission::v1::ID,
+        version: job_submission::v1::VERSION,
+        schema: job_submission::v1::SCHEMA,
+    };
+}
+impl Contract for job::v1::Job {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job",
+        title: "Job",
+        path: job::v1::PATH,
+        id: job::v1::ID,
+        version: job::v1::VERSION,
+        schema: job::v1::SCHEMA,
+    };
+}
+impl Contract for event_envelope::v1::EventEnvelope {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "event_envelope",
+        title: "EventEnvelope",
+        path: event_envelope::v1::PATH,
+        id: event_envelope::v1::ID,
+        version: event_envelope::v1::VERSION,
+        schema: event_envelope::v1::SCHEMA,
+    };
+}
+impl Contract for job_completed::v1::JobCompleted {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_completed",
+        title: "JobCompleted",
+        path: job_completed::v1::PATH,
+        id: job_completed::v1::ID,
+        version: job_completed::v1::VERSION,
+        schema: job_completed::v1::SCHEMA,
+    };
+}
+impl Contract for job_created::v1::JobCreated {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_created",
+        title: "JobCreated",
+        path: job_created::v1::PATH,
+        id: job_created::v1::ID,
+        version: job_created::v1::VERSION,
+        schema: job_created::v1::SCHEMA,
+    };
+}
+impl Contract for job_dead_lettered::v1::JobDeadLettered {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_dead_lettered",
+        title: "JobDeadLettered",
+        path: job_dead_lettered::v1::PATH,
+        id: job_dead_lettered::v1::ID,
+        version: job_dead_lettered::v1::VERSION,
+        schema: job_dead_lettered::v1::SCHEMA,
+    };
+}
+impl Contract for job_failed::v1::JobFailed {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_failed",
+        title: "JobFailed",
+        path: job_failed::v1::PATH,
+        id: job_failed::v1::ID,
+        version: job_failed::v1::VERSION,
+        schema: job_failed::v1::SCHEMA,
+    };
+}
+impl Contract for job_started::v1::JobStarted {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_started",
+        title: "JobStarted",
+        path: job_started::v1::PATH,
+        id: job_started::v1::ID,
+        version: job_started::v1::VERSION,
+        schema: job_started::v1::SCHEMA,
+    };
+}
+impl Contract for compute_job::v1::ComputeJobPayload {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "compute_job",
+        title: "ComputeJobPayload",
+        path: compute_job::v1::PATH,
+        id: compute_job::v1::ID,
+        version: compute_job::v1::VERSION,
+        schema: compute_job::v1::SCHEMA,
+    };
+}
+impl Contract for fail_job::v1::FailJobPayload {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "fail_job",
+        title: "FailJobPayload",
+        path: fail_job::v1::PATH,
+        id: fail_job::v1::ID,
+        version: fail_job::v1::VERSION,
+        schema: fail_job::v1::SCHEMA,
+    };
+}
+impl Contract for sleep_job::v1::SleepJobPayload {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "sleep_job",
+        title: "SleepJobPayload",
+        path: sleep_job::v1::PATH,
+        id: sleep_job::v1::ID,
+        version: sleep_job::v1::VERSION,
+        schema: sleep_job::v1::SCHEMA,
+    };
+}
+impl Contract for alert_list::v1::AlertList {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "alert_list",
+        title: "AlertList",
+        path: alert_list::v1::PATH,
+        id: alert_list::v1::ID,
+        version: alert_list::v1::VERSION,
+        schema: alert_list::v1::SCHEMA,
+    };
+}
+impl Contract for dead_letter_page::v1::DeadLetterPage {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "dead_letter_page",
+        title: "DeadLetterPage",
+        path: dead_letter_page::v1::PATH,
+        id: dead_letter_page::v1::ID,
+        version: dead_letter_page::v1::VERSION,
+        schema: dead_letter_page::v1::SCHEMA,
+    };
+}
+impl Contract for event_page::v1::EventPage {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "event_page",
+        title: "EventPage",
+        path: event_page::v1::PATH,
+        id: event_page::v1::ID,
+        version: event_page::v1::VERSION,
+        schema: event_page::v1::SCHEMA,
+    };
+}
+impl Contract for job_detail::v1::JobDetail {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_detail",
+        title: "JobDetail",
+        path: job_detail::v1::PATH,
+        id: job_detail::v1::ID,
+        version: job_detail::v1::VERSION,
+        schema: job_detail::v1::SCHEMA,
+    };
+}
+impl Contract for job_page::v1::JobPage {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "job_page",
+        title: "JobPage",
+        path: job_page::v1::PATH,
+        id: job_page::v1::ID,
+        version: job_page::v1::VERSION,
+        schema: job_page::v1::SCHEMA,
+    };
+}
+impl Contract for overview::v1::Overview {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "overview",
+        title: "Overview",
+        path: overview::v1::PATH,
+        id: overview::v1::ID,
+        version: overview::v1::VERSION,
+        schema: overview::v1::SCHEMA,
+    };
+}
+impl Contract for queue_depths::v1::QueueDepths {
+    const SCHEMA: SchemaInfo = SchemaInfo {
+        name: "queue_depths",
+        title: "QueueDepths",
+        path: queue_depths::v1::PATH,
+        id: queue_depths::v1::ID,
+        version: queue_depths::v1::VERSION,
+        schema: queue_depths::v1::SCHEMA,
+    };
+}
+
 /// Deserializes `instance` into the root type of the schema called `name`: the check that
 /// generated types accept exactly what the schema accepts. `None` for an unknown name.
 pub fn deserialize_as(

@@ -9,6 +9,8 @@
 
 use observatory_contracts::SchemaInfo;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A schema could not be compiled (a defect in the contracts, caught by this crate's tests).
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,31 @@ impl ContractValidator {
             .iter()
             .find(|s| s.name == name)
             .map(|info| Self::new(*info))
+    }
+
+    /// The compiled validator of `info`, compiled once per process and shared.
+    pub fn cached(info: SchemaInfo) -> Result<Arc<Self>, SchemaError> {
+        static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<ContractValidator>>>> =
+            OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(v) = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(info.name)
+        {
+            return Ok(v.clone());
+        }
+        let compiled = Arc::new(Self::new(info)?);
+        cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(info.name, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// The validator of the schema a generated type came from.
+    pub fn for_type<T: observatory_contracts::Contract>() -> Result<Arc<Self>, SchemaError> {
+        Self::cached(T::SCHEMA)
     }
 
     pub fn info(&self) -> &SchemaInfo {

@@ -1,0 +1,15 @@
+//! The HTTP conventions every service follows (DESIGN.md §6). A service builds its router
+//! with [`ContractRouter`], returns [`ApiError`] from handlers, reads bodies with
+//! [`ContractJson`], and wraps everything with [`ContractRouter::finish`], which adds the
+//! correlation-id layer, the JSON fallbacks for unknown routes and methods, and metrics.
+
+mod correlation;
+mod docs;
+mod error;
+mod json;
+mod router;
+
+pub use correlation::{CORRELATION_HEADER, CorrelationId};
+pub use error::ApiError;
+pub use json::ContractJson;
+pub use router::{ContractRouter, Readiness, ReadinessCheck, RouterError};

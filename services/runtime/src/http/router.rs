@@ -1,0 +1,277 @@
+//! [`ContractRouter`]: routes are registered by the contract's `operationId`, and their method
+//! and path are read from the bundled OpenAPI document. A service therefore cannot serve a
+//! route the contract lacks, and [`ContractRouter::finish`] refuses to build a router that
+//! leaves any contract operation without a handler: the routes served are exactly the
+//! contract's operations, by construction.
+
+use super::error::ApiError;
+use super::{correlation, docs};
+use crate::contracts::health_status::{DependencyCheck, HealthState, HealthStatus};
+use crate::metrics::ServiceMetrics;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("the bundled OpenAPI document is not valid JSON: {0}")]
+    Document(String),
+    #[error("`{0}` is not an operationId of the contract")]
+    UnknownOperation(String),
+    #[error("operation `{0}` has two handlers")]
+    Duplicate(String),
+    #[error("operation `{operation}` uses the method {method}, which this router cannot serve")]
+    Method { operation: String, method: String },
+    #[error("the contract's operations {0:?} have no handler")]
+    Missing(Vec<String>),
+}
+
+/// One dependency a service needs to be ready (broker, database, ...).
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// `Err` carries a one-line reason.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Everything `/readyz` checks; each check is bounded by a timeout and they run concurrently.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl Readiness {
+    pub fn with(mut self, check: impl ReadinessCheck + 'static) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    pub async fn evaluate(&self) -> Vec<DependencyCheck> {
+        let runs = self.checks.iter().map(|c| async move {
+            let started = Instant::now();
+            let result = tokio::time::timeout(Duration::from_secs(2), c.check())
+                .await
+                .unwrap_or_else(|_| Err("no answer within 2 s".into()));
+            DependencyCheck {
+                name: c.name().to_string(),
+                status: if result.is_ok() {
+                    HealthState::Ok
+                } else {
+                    HealthState::Unavailable
+                },
+                detail: result.err(),
+                latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            }
+        });
+        futures_util::future::join_all(runs).await
+    }
+}
+
+pub struct ContractRouter<S> {
+    service: &'static str,
+    version: &'static str,
+    document: Arc<Value>,
+    /// operationId → (method, path template)
+    operations: BTreeMap<String, (Method, String)>,
+    served: BTreeSet<String>,
+    router: Router<S>,
+    metrics: ServiceMetrics,
+}
+
+impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
+    /// `openapi` is the bundled document the service implements (what it serves at
+    /// `/openapi.json`), e.g. `observatory_contracts::openapi::GATEWAY`.
+    pub fn new(
+        service: &'static str,
+        version: &'static str,
+        openapi: &str,
+        metrics: ServiceMetrics,
+    ) -> Result<Self, RouterError> {
+        let document: Value =
+            serde_json::from_str(openapi).map_err(|e| RouterError::Document(e.to_string()))?;
+        let mut operations = BTreeMap::new();
+        if let Some(Value::Object(paths)) = document.get("paths") {
+            for (path, item) in paths {
+                let Value::Object(item) = item else { continue };
+                for (method, op) in item {
+                    let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let method =
+                        Method::from_bytes(method.to_uppercase().as_bytes()).map_err(|_| {
+                            RouterError::Method {
+                                operation: id.into(),
+                                method: method.clone(),
+                            }
+                        })?;
+                    operations.insert(id.to_string(), (method, path.clone()));
+                }
+            }
+        }
+        Ok(Self {
+            service,
+            version,
+            document: Arc::new(document),
+            operations,
+            served: BTreeSet::new(),
+            router: Router::new(),
+            metrics,
+        })
+    }
+
+    /// Serves the contract operation `operation_id` with `handler`.
+    pub fn operation<H, T>(mut self, operation_id: &str, handler: H) -> Result<Self, RouterError>
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let (method, path) = self
+            .operations
+            .get(operation_id)
+            .cloned()
+            .ok_or_else(|| RouterError::UnknownOperation(operation_id.into()))?;
+        if !self.served.insert(operation_id.to_string()) {
+            return Err(RouterError::Duplicate(operation_id.into()));
+        }
+        let filter = MethodFilter::try_from(method.clone()).map_err(|_| RouterError::Method {
+            operation: operation_id.into(),
+            method: method.to_string(),
+        })?;
+        self.router = self.router.route(&path, on(filter, handler));
+        Ok(self)
+    }
+
+    /// Serves the operational endpoints every contract has: `health`, `ready`, `metrics`,
+    /// `openapi_document` and `api_docs`.
+    pub fn operational(self, readiness: Readiness) -> Result<Self, RouterError> {
+        let (service, version) = (self.service, self.version);
+        let metrics = self.metrics.clone();
+        let document = self.document.clone();
+        let docs_page = Arc::new(docs::render(&document));
+        self.operation("health", move || async move {
+            axum::Json(HealthStatus {
+                status: HealthState::Ok,
+                service: service.into(),
+                version: Some(version.into()),
+                checks: vec![],
+            })
+        })?
+        .operation("ready", move || async move {
+            let checks = readiness.evaluate().await;
+            let failing: Vec<(String, String)> = checks
+                .iter()
+                .filter(|c| c.status != HealthState::Ok)
+                .map(|c| (c.name.clone(), c.detail.clone().unwrap_or_default()))
+                .collect();
+            if failing.is_empty() {
+                axum::Json(HealthStatus {
+                    status: HealthState::Ok,
+                    service: service.into(),
+                    version: Some(version.into()),
+                    checks,
+                })
+                .into_response()
+            } else {
+                let names: Vec<&str> = failing.iter().map(|(n, _)| n.as_str()).collect();
+                ApiError::unavailable(
+                    "not-ready",
+                    format!("not ready: {} unavailable", names.join(", ")),
+                    5,
+                )
+                .with_details(failing)
+                .into_response()
+            }
+        })?
+        .operation("metrics", move || async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                metrics.render(),
+            )
+        })?
+        .operation("openapi_document", move || async move {
+            axum::Json(document.as_ref().clone())
+        })?
+        .operation("api_docs", move || async move {
+            Html(docs_page.as_ref().clone())
+        })
+    }
+
+    /// (method, path) of every operation served so far.
+    pub fn served(&self) -> Vec<(String, String)> {
+        self.served
+            .iter()
+            .filter_map(|id| self.operations.get(id))
+            .map(|(m, p)| (m.to_string(), p.clone()))
+            .collect()
+    }
+
+    /// The finished router: every contract operation served, JSON errors for unknown routes
+    /// (404) and wrong methods (405), bodies limited to `body_limit` bytes (413), request
+    /// durations measured, and correlation ids on everything.
+    pub fn finish(self, state: S, body_limit: usize) -> Result<Router, RouterError> {
+        let missing: Vec<String> = self
+            .operations
+            .keys()
+            .filter(|id| !self.served.contains(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(RouterError::Missing(missing));
+        }
+        Ok(self
+            .router
+            .fallback(|| async { ApiError::not_found("no such route; see /docs") })
+            .method_not_allowed_fallback(|| async {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "this route does not accept that method; see /docs",
+                )
+            })
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(middleware::from_fn_with_state(self.metrics, track_duration))
+            .layer(middleware::from_fn(correlation::layer))
+            .with_state(state))
+    }
+}
+
+async fn track_duration(
+    State(metrics): State<ServiceMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    // Methods outside the standard set would be unbounded label values.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => request.method().to_string(),
+        _ => "other".to_string(),
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .http_request_duration
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
