@@ -1,0 +1,21 @@
+//! Contract versions this crate was reviewed against, and the contract types it uses.
+//!
+//! This is the one place where this crate states which contract versions it was reviewed
+//! against. When `cargo xtask codegen` regenerates a schema with a new version, the line
+//! naming it stops compiling: review this crate's use of that schema, then update the version
+//! here. Code in this crate reaches contract types only through this module.
+
+observatory_contracts::reviewed_against! {
+        dead_letter::v1 = "1.0.0",
+        dead_letter_page::v1 = "1.0.0",
+        event_envelope::v1 = "1.0.0",
+        job::v1 = "1.0.0",
+        job_attempt::v1 = "1.0.0",
+        job_completed::v1 = "1.0.0",
+        job_created::v1 = "1.0.0",
+        job_dead_lettered::v1 = "1.0.0",
+        job_failed::v1 = "1.0.0",
+        job_page::v1 = "1.0.0",
+        job_started::v1 = "1.0.0",
+        page_cursor::v1 = "1.0.0",
+}
