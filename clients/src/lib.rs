@@ -25,6 +25,12 @@ pub mod gateway {
     include!("../../generated/clients/gateway.rs");
 }
 
+/// Client of the operational endpoints every service serves (`openapi/operations.yaml`).
+#[allow(unreachable_patterns)]
+pub mod operations {
+    include!("../../generated/clients/operations.rs");
+}
+
 /// Client of the read model (`openapi/read-model.yaml`): everything the UIs show.
 #[allow(unreachable_patterns)]
 pub mod read_model {

@@ -38,6 +38,8 @@ pub mod sleep_job;
 pub mod openapi {
     /// `openapi/gateway.yaml`, bundled with every schema it references.
     pub const GATEWAY: &str = include_str!("../../openapi/gateway.json");
+    /// `openapi/operations.yaml`, bundled with every schema it references.
+    pub const OPERATIONS: &str = include_str!("../../openapi/operations.json");
     /// `openapi/read-model.yaml`, bundled with every schema it references.
     pub const READ_MODEL: &str = include_str!("../../openapi/read-model.json");
 }
