@@ -1,6 +1,353 @@
-//! The gateway: validates job submissions and publishes them as job.created events with publisher confirms.
+//! The gateway: the system's intake. `POST /jobs` validates a submission against its schema,
+//! wraps it in a `job.created` event, publishes it persistently to RabbitMQ and answers 202
+//! only after the broker confirmed it. It keeps no state, so it scales horizontally.
 //!
-//! Its behaviour arrives with a later issue; today the crate holds the acknowledgement of the
-//! contract versions it is built against (see [`contracts`]).
+//! Idempotency without state: the job id is the client's `jobId`, else derived from the
+//! `Idempotency-Key` (UUID v5), else random; the event id is derived from the job id. A
+//! resubmission therefore produces the same job and the same event, which the processor
+//! (by job id) and the metrics engine (by event id) store once: the job runs once and is
+//! counted once. The first submission's content wins.
+//!
+//! When the broker is down, blocked or slow to confirm, the answer is 503 with
+//! `Retry-After` — never a 202 for a job that is not safely stored. The publisher reconnects
+//! by itself, and `/readyz` says whether it is connected.
 
 pub mod contracts;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use contracts::event_envelope::{
+    CorrelationId as EventCorrelationId, EventProducer, IdempotencyKey,
+};
+use contracts::job::JobStatus;
+use contracts::job_acceptance::JobAcceptance;
+use contracts::job_created::{JobCreated, JobCreatedEventType, JobCreatedPayload};
+use contracts::job_submission::JobSubmission;
+use observatory_messaging::{
+    BrokerError, JOB_CREATED, MessageMeta, ReconnectingPublisher, Topology,
+};
+use observatory_runtime::http::{
+    ApiError, ContractJson, ContractRouter, CorrelationId, Readiness, RouterError, probe,
+};
+use observatory_runtime::metrics::ServiceMetrics;
+use observatory_runtime::shutdown::CancellationToken;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Job types that get their own metric label; others are counted as `other`.
+const BUILT_IN_TYPES: &[&str] = &["sleep", "compute", "fail"];
+/// Namespace of job ids derived from an `Idempotency-Key`.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f62_7365_7276_6174_6f72_792d_6964_656d);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct GatewayConfig {
+    /// Address the gateway's HTTP API listens on.
+    #[arg(
+        long,
+        env = "OBSERVATORY_GATEWAY_ADDR",
+        default_value = "127.0.0.1:3000"
+    )]
+    pub gateway_addr: SocketAddr,
+    /// RabbitMQ to publish jobs to.
+    #[arg(
+        long,
+        env = "OBSERVATORY_RABBITMQ_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub rabbitmq_url: String,
+    /// Prefix of every exchange and queue name (separates deployments sharing a broker).
+    #[arg(long, env = "OBSERVATORY_BROKER_PREFIX", default_value = "observatory")]
+    pub broker_prefix: String,
+    /// Largest accepted request body, in bytes (larger ones get 413).
+    #[arg(long, env = "OBSERVATORY_GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+    /// How long to wait for the broker's publish confirm before answering 503.
+    #[arg(long, env = "OBSERVATORY_CONFIRM_TIMEOUT_MS", default_value_t = 5_000)]
+    pub confirm_timeout_ms: u64,
+    /// Attempts a job gets when its submission does not say.
+    #[arg(long, env = "OBSERVATORY_DEFAULT_MAX_ATTEMPTS", default_value_t = 3)]
+    pub default_max_attempts: u64,
+    /// Identifies this process in events (default: a generated id).
+    #[arg(long, env = "OBSERVATORY_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("building the router: {0}")]
+    Router(#[from] RouterError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct GatewayState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    publisher: ReconnectingPublisher,
+    topology: Topology,
+    producer: EventProducer,
+    default_max_attempts: NonZeroU64,
+    metrics: ServiceMetrics,
+    submitted: IntCounterVec,
+    publish_duration: HistogramVec,
+}
+
+impl GatewayState {
+    pub fn new(
+        config: &GatewayConfig,
+        publisher: ReconnectingPublisher,
+    ) -> Result<Self, GatewayError> {
+        let metrics = ServiceMetrics::new("gateway");
+        let submitted = IntCounterVec::new(
+            Opts::new("jobs_submitted_total", "Jobs accepted (202) by job type"),
+            &["type"],
+        )
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let publish_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "publish_duration_seconds",
+                "Publish-to-confirm time of job.created messages, by outcome",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
+            &["outcome"],
+        )
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+        metrics.register(Box::new(submitted.clone()));
+        metrics.register(Box::new(publish_duration.clone()));
+        let instance = config
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| format!("gateway-{}", &Uuid::new_v4().simple().to_string()[..8]));
+        let producer = EventProducer {
+            service: "gateway"
+                .parse()
+                .map_err(|_| GatewayError::Config("service name".into()))?,
+            instance_id: instance
+                .parse()
+                .map_err(|_| GatewayError::Config("--instance-id must not be empty".into()))?,
+            version: env!("CARGO_PKG_VERSION")
+                .parse()
+                .map_err(|_| GatewayError::Config("version".into()))?,
+        };
+        let default_max_attempts = NonZeroU64::new(config.default_max_attempts)
+            .filter(|n| n.get() <= 100)
+            .ok_or_else(|| {
+                GatewayError::Config("--default-max-attempts must be between 1 and 100".into())
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                publisher,
+                topology: Topology::new(config.broker_prefix.clone()),
+                producer,
+                default_max_attempts,
+                metrics,
+                submitted,
+                publish_duration,
+            }),
+        })
+    }
+
+    pub fn metrics(&self) -> &ServiceMetrics {
+        &self.inner.metrics
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.publisher.is_ready()
+    }
+}
+
+/// The gateway's router: exactly the operations of `openapi/gateway.yaml`.
+pub fn router(state: GatewayState, body_limit: usize) -> Result<axum::Router, RouterError> {
+    let publisher = state.inner.publisher.clone();
+    let readiness = Readiness::default().with(probe("rabbitmq", move || {
+        if publisher.is_ready() {
+            Ok(())
+        } else {
+            Err("not connected to RabbitMQ (reconnecting)".into())
+        }
+    }));
+    ContractRouter::new(
+        "gateway",
+        env!("CARGO_PKG_VERSION"),
+        observatory_contracts::openapi::GATEWAY,
+        state.inner.metrics.clone(),
+    )?
+    .operation("submit_job", submit_job)?
+    .operational(readiness)?
+    .finish(state, body_limit)
+}
+
+/// Runs the gateway until `shutdown`, then stops accepting and finishes in-flight requests.
+pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(), GatewayError> {
+    let listener = tokio::net::TcpListener::bind(config.gateway_addr)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            addr: config.gateway_addr,
+            source,
+        })?;
+    serve(config, listener, shutdown).await
+}
+
+/// [`run`] on an already bound listener (port 0 in tests and `observatory up`).
+pub async fn serve(
+    config: GatewayConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), GatewayError> {
+    let publisher = ReconnectingPublisher::start(
+        config.rabbitmq_url.clone(),
+        Topology::new(config.broker_prefix.clone()),
+        Duration::from_millis(config.confirm_timeout_ms),
+        shutdown.clone(),
+    );
+    let state = GatewayState::new(&config, publisher)?;
+    let app = router(state, config.body_limit)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "gateway listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(GatewayError::Serve)
+}
+
+async fn submit_job(
+    State(state): State<GatewayState>,
+    correlation: CorrelationId,
+    headers: HeaderMap,
+    ContractJson(submission): ContractJson<JobSubmission>,
+) -> Result<(StatusCode, Json<JobAcceptance>), ApiError> {
+    let inner = &state.inner;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| IdempotencyKey::try_from(v).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid-idempotency-key",
+                        "Idempotency-Key must be 1 to 256 visible ASCII characters",
+                    )
+                })?,
+        ),
+    };
+    let job_id = submission
+        .job_id
+        .or_else(|| {
+            idempotency_key
+                .as_ref()
+                .map(|k| Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, k.as_bytes()))
+        })
+        .unwrap_or_else(Uuid::new_v4);
+    // The same job always announces itself with the same event.
+    let event_id = Uuid::new_v5(&job_id, JOB_CREATED.as_bytes());
+    let now = chrono::Utc::now();
+    let correlation_id = EventCorrelationId::try_from(correlation.0.as_str())
+        .map_err(|_| ApiError::internal("correlation id does not fit the contract"))?;
+    let job_type = submission.type_.clone();
+    let event = JobCreated {
+        contract_version: contracts::job_created::VERSION
+            .parse()
+            .map_err(|_| ApiError::internal("contract version"))?,
+        event_type: JobCreatedEventType::JobCreated,
+        event_id: event_id
+            .to_string()
+            .parse()
+            .map_err(|_| ApiError::internal("event id"))?,
+        occurred_at: now,
+        producer: inner.producer.clone(),
+        correlation_id: correlation_id.clone(),
+        idempotency_key: format!("{job_id}:created")
+            .parse()
+            .map_err(|_| ApiError::internal("idempotency key"))?,
+        payload: JobCreatedPayload {
+            job_id,
+            type_: submission.type_,
+            payload: submission.payload,
+            max_attempts: submission
+                .max_attempts
+                .unwrap_or(inner.default_max_attempts),
+            submitted_at: now,
+        },
+    };
+    let body = serde_json::to_vec(&event)
+        .map_err(|e| ApiError::internal(format!("encoding job.created: {e}")))?;
+    let meta = MessageMeta {
+        message_id: Some(event_id.to_string()),
+        correlation_id: Some(correlation.0.clone()),
+        headers: vec![],
+    };
+
+    let started = Instant::now();
+    let published = inner
+        .publisher
+        .publish(&inner.topology.jobs_exchange(), JOB_CREATED, &body, &meta)
+        .await;
+    let outcome = if published.is_ok() {
+        "confirmed"
+    } else {
+        "failed"
+    };
+    inner
+        .publish_duration
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(error) = published {
+        tracing::warn!(%error, %job_id, "job not accepted: the broker did not confirm it");
+        return Err(match error {
+            BrokerError::NotConnected | BrokerError::Connect(_) => ApiError::unavailable(
+                "broker-unavailable",
+                "the message broker is unavailable; the job was not accepted",
+                2,
+            ),
+            BrokerError::ConfirmTimeout(_) => ApiError::unavailable(
+                "broker-timeout",
+                "the message broker did not confirm in time; the job was not accepted",
+                2,
+            ),
+            other => ApiError::unavailable(
+                "broker-refused",
+                format!("the message broker did not store the job: {other}"),
+                2,
+            ),
+        });
+    }
+    let label = if BUILT_IN_TYPES.contains(&job_type.as_str()) {
+        job_type.as_str()
+    } else {
+        "other"
+    };
+    inner.submitted.with_label_values(&[label]).inc();
+    tracing::info!(%job_id, job_type = %job_type.as_str(), "job accepted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobAcceptance {
+            job_id,
+            status: JobStatus::Pending,
+            event_id,
+            correlation_id,
+            accepted_at: now,
+            duplicate: None,
+        }),
+    ))
+}

@@ -30,6 +30,7 @@ use observatory_runtime::shutdown::CancellationToken;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use lapin::Consumer;
 pub use lapin::message::Delivery;
 pub use lapin::options::{BasicAckOptions, BasicNackOptions};
 
@@ -189,7 +190,7 @@ impl Topology {
         Ok(())
     }
 
-    /// Deletes every queue (tests clean up with this).
+    /// Deletes every queue.
     pub async fn delete_queues(&self, channel: &Channel) -> Result<(), BrokerError> {
         for queue in self.queues() {
             channel
@@ -316,6 +317,12 @@ impl Broker {
         let _ = channel.close(200, "depth read".into()).await;
         let q = declared?;
         Ok((q.message_count(), q.consumer_count()))
+    }
+
+    /// Deletes every queue of the topology (tests clean up with this).
+    pub async fn delete_queues(&self) -> Result<(), BrokerError> {
+        let channel = self.connection.create_channel().await?;
+        self.topology.delete_queues(&channel).await
     }
 
     pub async fn close(&self) {

@@ -16,13 +16,7 @@ async fn broker() -> Broker {
 }
 
 async fn cleanup(broker: &Broker) {
-    let channel = broker.publisher(Duration::from_secs(5)).await.unwrap();
-    drop(channel);
-    let conn = lapin::Connection::connect(&rabbitmq_url(), lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    broker.topology().delete_queues(&ch).await.unwrap();
+    broker.delete_queues().await.unwrap();
 }
 
 fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {

@@ -12,4 +12,4 @@ mod router;
 pub use correlation::{CORRELATION_HEADER, CorrelationId};
 pub use error::ApiError;
 pub use json::ContractJson;
-pub use router::{ContractRouter, Readiness, ReadinessCheck, RouterError};
+pub use router::{ContractRouter, Readiness, ReadinessCheck, RouterError, probe};

@@ -42,6 +42,27 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
+/// A readiness check from a cheap synchronous probe (e.g. "is the publisher connected?").
+pub fn probe<F>(name: &'static str, probe: F) -> impl ReadinessCheck
+where
+    F: Fn() -> Result<(), String> + Send + Sync,
+{
+    struct Probe<F> {
+        name: &'static str,
+        probe: F,
+    }
+    impl<F: Fn() -> Result<(), String> + Send + Sync> ReadinessCheck for Probe<F> {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+            let result = (self.probe)();
+            Box::pin(async move { result })
+        }
+    }
+    Probe { name, probe }
+}
+
 /// Everything `/readyz` checks; each check is bounded by a timeout and they run concurrently.
 #[derive(Clone, Default)]
 pub struct Readiness {

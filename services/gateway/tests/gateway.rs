@@ -1,0 +1,285 @@
+//! The gateway against the real RabbitMQ on this machine: in-process (`oneshot`) for the
+//! HTTP behaviour, and over a socket through the generated client. Each test uses its own
+//! broker prefix.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use observatory_gateway::{GatewayConfig, GatewayState, router};
+use observatory_messaging::{
+    BasicAckOptions, Broker, Consumer, ReconnectingPublisher, Topology, next_delivery,
+};
+use observatory_runtime::shutdown::CancellationToken;
+use observatory_test_support::{rabbitmq_url, unique_name};
+use observatory_validation::ContractValidator;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn config(prefix: &str, rabbitmq_url: String) -> GatewayConfig {
+    GatewayConfig {
+        gateway_addr: "127.0.0.1:0".parse().unwrap(),
+        rabbitmq_url,
+        broker_prefix: prefix.into(),
+        body_limit: 64 * 1024,
+        confirm_timeout_ms: 5_000,
+        default_max_attempts: 3,
+        instance_id: Some("gateway-test".into()),
+    }
+}
+
+/// A gateway state with a connected publisher, and a broker to observe the jobs queue.
+async fn connected(shutdown: &CancellationToken) -> (GatewayState, Broker) {
+    let prefix = unique_name();
+    let broker = Broker::connect(&rabbitmq_url(), Topology::new(prefix.clone()))
+        .await
+        .expect("RabbitMQ on 127.0.0.1:5672");
+    let cfg = config(&prefix, rabbitmq_url());
+    let publisher = ReconnectingPublisher::start(
+        cfg.rabbitmq_url.clone(),
+        Topology::new(prefix),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    );
+    let state = GatewayState::new(&cfg, publisher).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !state.is_ready() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the publisher connects");
+    (state, broker)
+}
+
+async fn cleanup(broker: &Broker) {
+    broker.delete_queues().await.unwrap();
+}
+
+async fn post(
+    app: axum::Router,
+    body: Value,
+    extra: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut request = Request::post("/jobs").header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    let response = app
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn next_job_message(consumer: &mut Consumer) -> Value {
+    let delivery = tokio::time::timeout(
+        Duration::from_secs(5),
+        next_delivery(consumer, &CancellationToken::new()),
+    )
+    .await
+    .expect("a message within 5 s")
+    .expect("consumer open")
+    .unwrap();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    assert_eq!(delivery.properties.delivery_mode(), &Some(2), "persistent");
+    serde_json::from_slice(&delivery.data).unwrap()
+}
+
+#[tokio::test]
+async fn an_accepted_job_is_a_confirmed_persistent_job_created_event() {
+    let shutdown = CancellationToken::new();
+    let (state, broker) = connected(&shutdown).await;
+    let app = router(state, 64 * 1024).unwrap();
+    let (status, headers, body) = post(
+        app,
+        json!({"type": "sleep", "payload": {"durationMs": 5}}),
+        &[("x-correlation-id", "req-7")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(
+        ContractValidator::by_name("job_acceptance")
+            .unwrap()
+            .unwrap()
+            .is_valid(&body),
+        "{body}"
+    );
+    assert_eq!(body["status"], "PENDING");
+    assert_eq!(body["correlationId"], "req-7");
+    assert_eq!(headers["x-correlation-id"], "req-7");
+
+    let mut consumer = broker
+        .consume(&broker.topology().jobs_queue(), "test", 10)
+        .await
+        .unwrap();
+    let event = next_job_message(&mut consumer).await;
+    let validator = ContractValidator::by_name("job_created").unwrap().unwrap();
+    assert!(validator.is_valid(&event), "{event}");
+    assert_eq!(event["eventId"], body["eventId"]);
+    assert_eq!(
+        event["correlationId"], "req-7",
+        "the correlation id is carried into the event"
+    );
+    assert_eq!(event["payload"]["jobId"], body["jobId"]);
+    assert_eq!(event["payload"]["maxAttempts"], 3, "the configured default");
+    assert_eq!(
+        event["idempotencyKey"],
+        format!("{}:created", body["jobId"].as_str().unwrap())
+    );
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn a_resubmission_with_the_same_key_or_job_id_is_the_same_job_and_event() {
+    let shutdown = CancellationToken::new();
+    let (state, broker) = connected(&shutdown).await;
+    let app = router(state, 64 * 1024).unwrap();
+    let submission = json!({"type": "compute", "payload": {"iterations": 10}});
+    let (_, _, first) = post(
+        app.clone(),
+        submission.clone(),
+        &[("idempotency-key", "order-42")],
+    )
+    .await;
+    let (_, _, second) = post(
+        app.clone(),
+        submission.clone(),
+        &[("idempotency-key", "order-42")],
+    )
+    .await;
+    let (_, _, other) = post(app.clone(), submission, &[("idempotency-key", "order-43")]).await;
+    assert_eq!(first["jobId"], second["jobId"]);
+    assert_eq!(first["eventId"], second["eventId"]);
+    assert_ne!(first["jobId"], other["jobId"]);
+
+    let id = "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11";
+    let (status, _, chosen) = post(app, json!({"type": "sleep", "jobId": id}), &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(chosen["jobId"], id);
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_with_the_error_body() {
+    let shutdown = CancellationToken::new();
+    let (state, broker) = connected(&shutdown).await;
+    let app = router(state, 64 * 1024).unwrap();
+    let (status, _, body) =
+        post(app.clone(), json!({"type": "sleep", "maxAttempts": 0}), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "validation-failed");
+    assert_eq!(body["details"][0]["pointer"], "/maxAttempts");
+    let long_key = "k".repeat(300);
+    let (status, _, body) = post(
+        app,
+        json!({"type": "sleep"}),
+        &[("idempotency-key", &long_key)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "invalid-idempotency-key");
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn without_a_broker_the_answer_is_503_with_retry_after_and_not_ready() {
+    let shutdown = CancellationToken::new();
+    // Nothing listens on port 1: the publisher keeps retrying in the background.
+    let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
+    let publisher = ReconnectingPublisher::start(
+        cfg.rabbitmq_url.clone(),
+        Topology::new(cfg.broker_prefix.clone()),
+        Duration::from_secs(1),
+        shutdown.clone(),
+    );
+    let state = GatewayState::new(&cfg, publisher).unwrap();
+    let app = router(state, 64 * 1024).unwrap();
+    let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "2");
+    assert_eq!(body["code"], "broker-unavailable");
+    let response = app
+        .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn accepted_jobs_are_counted_by_bounded_type() {
+    let shutdown = CancellationToken::new();
+    let (state, broker) = connected(&shutdown).await;
+    let metrics = state.metrics().clone();
+    let app = router(state, 64 * 1024).unwrap();
+    post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    post(app.clone(), json!({"type": "resize-image-7f3a"}), &[]).await;
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"observatory_jobs_submitted_total{type="sleep",service="gateway"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"observatory_jobs_submitted_total{type="other",service="gateway"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("resize-image"),
+        "unbounded values never become labels"
+    );
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn the_generated_client_submits_over_http() {
+    let shutdown = CancellationToken::new();
+    let prefix = unique_name();
+    let broker = Broker::connect(&rabbitmq_url(), Topology::new(prefix.clone()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(observatory_gateway::serve(
+        config(&prefix, rabbitmq_url()),
+        listener,
+        shutdown.clone(),
+    ));
+    let client = observatory_client::gateway::Client::new(&format!("http://{addr}"));
+    let submission: observatory_client::contracts::job_submission::JobSubmission =
+        serde_json::from_value(json!({"type": "sleep", "payload": {"durationMs": 0}})).unwrap();
+    // The publisher connects in the background; until then the answer is a 503.
+    let accepted = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match client.submit_job(None, None, &submission).await {
+                Ok(response) => return response.into_inner(),
+                Err(observatory_client::gateway::Error::ErrorResponse(e)) if e.status() == 503 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+    })
+    .await
+    .expect("accepted within 10 s");
+    assert_eq!(accepted.status.to_string(), "PENDING");
+    let ready = client.ready().await.unwrap().into_inner();
+    assert_eq!(ready.checks[0].name, "rabbitmq");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("graceful shutdown")
+        .unwrap()
+        .unwrap();
+    cleanup(&broker).await;
+}

@@ -1,0 +1,54 @@
+//! `observatory`: the one binary. It parses arguments, sets up logging and the shutdown
+//! signal, and runs the chosen role; everything else lives in the service crates.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use observatory_runtime::{shutdown, telemetry};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "observatory",
+    version,
+    about = "The Distributed Task Observatory: run one of its roles"
+)]
+struct Cli {
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "OBSERVATORY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// HTTP intake: validates job submissions and publishes them with publisher confirms.
+    Gateway(observatory_gateway::GatewayConfig),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(match cli.log_format {
+        LogFormat::Text => telemetry::LogFormat::Text,
+        LogFormat::Json => telemetry::LogFormat::Json,
+    });
+    let shutdown = shutdown::on_signal();
+    let result: anyhow::Result<()> = match cli.role {
+        Role::Gateway(config) => observatory_gateway::run(config, shutdown)
+            .await
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
