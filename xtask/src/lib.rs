@@ -1,11 +1,13 @@
 //! The project's developer commands (`cargo xtask ...`), as a library so that tests can run
 //! them in-process against a copy of the repository.
 
+pub mod bench;
 mod clients;
 pub mod codegen;
 pub mod contracts;
 pub mod output;
 mod rust_types;
+pub mod system;
 pub mod test_all;
 mod test_infra;
 mod web_api;

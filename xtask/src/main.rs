@@ -41,6 +41,15 @@ enum Command {
     ReleaseContracts,
     /// Run every check: rustfmt, codegen --check, check-compat, clippy, and the test suite.
     Test,
+    /// Start the whole system and measure throughput and latency with the load generator.
+    Bench(xtask::bench::BenchArgs),
+    /// Run the whole system (four roles against local PostgreSQL, RabbitMQ, Redis and the
+    /// MongoDB stand-in, all started when missing) on its standard ports until Ctrl-C.
+    Run {
+        /// Build with optimisations (slower first build, faster system).
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,6 +112,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &root,
             &["--release".to_string()],
         ))),
+        Command::Run { release } => {
+            xtask::system::run_system(&root, release)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            xtask::bench::run(&root, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Test => {
             xtask::test_all::run(&root)?;
             Ok(ExitCode::SUCCESS)

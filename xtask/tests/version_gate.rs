@@ -77,44 +77,61 @@ fn a_version_bump_fails_every_consumer_until_it_acknowledges() {
     let (ok, stderr) = check(&copy);
     assert!(ok, "the unmodified copy must build:\n{stderr}");
 
-    // Minor bump: every consumer of `job` fails, naming schema, versions and file.
+    // Minor bump: every consumer of `job` fails with its own message until it acknowledges.
+    // Cargo stops at the first failing crate of a dependency chain (the processor depends on
+    // the job store, which also uses `job`), so acknowledge round by round: each round's
+    // failures must name the schema, both versions and their own file, and by the end every
+    // consumer must have failed for itself.
     common::edit(
         &copy.join("schemas/domain/job.json"),
         "\"$version\": \"1.0.0\"",
         "\"$version\": \"1.1.0\"",
     );
     regenerate(&copy);
-    let (ok, stderr) = check(&copy);
-    assert!(!ok, "a minor bump must fail the build");
-    for file in &consumers {
-        let expected = format!(
-            "contract schema `job` (schemas/domain/job.json) is now version 1.1.0, but this crate was reviewed against 1.0.0. \
-             Review how this crate uses it, then acknowledge the new version: `job::v1 = \"1.1.0\"` in {file}"
-        );
+    let mut reported = Vec::new();
+    loop {
+        let (ok, stderr) = check(&copy);
+        if ok {
+            break;
+        }
+        for line in stderr
+            .lines()
+            .filter(|l| l.contains("error:") && !l.contains("could not compile"))
+        {
+            assert!(
+                line.contains("contract schema `job`"),
+                "unexpected error: {line}"
+            );
+        }
+        let failing: Vec<&String> = consumers
+            .iter()
+            .filter(|f| !reported.contains(*f) && stderr.contains(&format!("in {f}")))
+            .collect();
         assert!(
-            stderr.contains(&expected),
-            "no message for {file}; expected:\n{expected}\ngot:\n{stderr}"
+            !failing.is_empty(),
+            "the build fails but names no consumer:\n{stderr}"
         );
+        for file in failing {
+            let expected = format!(
+                "contract schema `job` (schemas/domain/job.json) is now version 1.1.0, but this crate was reviewed against 1.0.0. \
+                 Review how this crate uses it, then acknowledge the new version: `job::v1 = \"1.1.0\"` in {file}"
+            );
+            assert!(
+                stderr.contains(&expected),
+                "wrong message for {file}; expected:\n{expected}\ngot:\n{stderr}"
+            );
+            common::edit(
+                &copy.join(file),
+                " job::v1 = \"1.0.0\"",
+                " job::v1 = \"1.1.0\"",
+            );
+            reported.push(file.clone());
+        }
     }
-    for line in stderr.lines().filter(|l| l.contains("error:")) {
-        assert!(
-            line.contains("contract schema `job`") || line.contains("could not compile"),
-            "unexpected error: {line}"
-        );
-    }
-
-    // Acknowledge in each consumer: the build passes again.
-    for file in &consumers {
-        common::edit(
-            &copy.join(file),
-            " job::v1 = \"1.0.0\"",
-            " job::v1 = \"1.1.0\"",
-        );
-    }
-    let (ok, stderr) = check(&copy);
-    assert!(
-        ok,
-        "acknowledged everywhere, the build must pass:\n{stderr}"
+    reported.sort();
+    assert_eq!(
+        reported, consumers,
+        "every consumer of `job` must have failed for itself before acknowledging"
     );
 
     // Major bump: the old module path is gone.
@@ -127,13 +144,41 @@ fn a_version_bump_fails_every_consumer_until_it_acknowledges() {
     assert!(copy.join("generated/contracts/src/job.rs").exists());
     let module = std::fs::read_to_string(copy.join("generated/contracts/src/job.rs")).unwrap();
     assert!(module.contains("pub mod v2") && !module.contains("pub mod v1"));
-    let (ok, stderr) = check(&copy);
-    assert!(!ok, "a major bump must fail the build");
-    for file in &consumers {
-        let expected = "contract schema `job` (schemas/domain/job.json) is now version 2.0.0 (module `job::v2`); `job::v1` no longer exists";
+    // Every consumer fails for itself, then builds again once it acknowledges `job::v2`.
+    let mut reported = Vec::new();
+    loop {
+        let (ok, stderr) = check(&copy);
+        if ok {
+            break;
+        }
+        let failing: Vec<&String> = consumers
+            .iter()
+            .filter(|f| !reported.contains(*f) && stderr.contains(&format!("in {f}")))
+            .collect();
         assert!(
-            stderr.contains(expected) && stderr.contains(&format!("in {file}")),
-            "no message for {file}:\n{stderr}"
+            !failing.is_empty(),
+            "the build fails but names no consumer:\n{stderr}"
         );
+        for file in failing {
+            let expected = format!(
+                "contract schema `job` (schemas/domain/job.json) is now version 2.0.0 (module `job::v2`); `job::v1` no longer exists. \
+                 Update this crate to the new major version, then acknowledge it: `job::v2 = \"2.0.0\"` in {file}"
+            );
+            assert!(
+                stderr.contains(&expected),
+                "wrong message for {file}; expected:\n{expected}\ngot:\n{stderr}"
+            );
+            common::edit(
+                &copy.join(file),
+                " job::v1 = \"1.1.0\"",
+                " job::v2 = \"2.0.0\"",
+            );
+            reported.push(file.clone());
+        }
     }
+    reported.sort();
+    assert_eq!(
+        reported, consumers,
+        "every consumer of `job` must have failed for itself after the major bump"
+    );
 }

@@ -142,12 +142,16 @@ impl EventFactory<'_> {
         })
     }
 
+    /// The dead-lettering is caused by the final failure, committed in the same transaction;
+    /// it is stamped one millisecond later so that every store that keeps only milliseconds
+    /// (MongoDB, JavaScript) still orders the timeline failure first.
     pub fn dead_lettered(&self, job: &Job) -> Result<NewOutboxEvent> {
+        let at = self.at + chrono::TimeDelta::milliseconds(1);
         let event = job_dead_lettered::JobDeadLettered {
             contract_version: contract_version(job_dead_lettered::VERSION)?,
             event_type: job_dead_lettered::JobDeadLetteredEventType::JobDeadLettered,
             event_id: EventId(Uuid::new_v4()),
-            occurred_at: self.at,
+            occurred_at: at,
             producer: self.producer.clone(),
             correlation_id: job.correlation_id.clone(),
             idempotency_key: idempotency_key(format!("{}:dead-lettered", job.id))?,
@@ -157,7 +161,7 @@ impl EventFactory<'_> {
                 attempts: job.attempts,
                 reason: DeadLetterReason::AttemptsExhausted,
                 last_error: job.last_error.clone(),
-                dead_lettered_at: self.at,
+                dead_lettered_at: at,
             },
         };
         Ok(NewOutboxEvent {

@@ -5,7 +5,7 @@
 //!
 //! | name | kind | what flows |
 //! |---|---|---|
-//! | `P.jobs` | direct exchange → queue `P.jobs` | `job.created` messages (new jobs and retries) for the processor |
+//! | `P.jobs` | direct exchange → queues `P.jobs` and `P.metrics-engine` | `job.created` (new jobs) for the processor, and for the event log and counters |
 //! | `P.events` | topic exchange → queue `P.metrics-engine` (`job.*`) | lifecycle events from the outbox relay |
 //! | `P.dead-letters` | fanout exchange → queue `P.dead-letters` | messages no consumer could process, with a reason header |
 //!
@@ -167,6 +167,17 @@ impl Topology {
                 self.metrics_queue().into(),
                 self.events_exchange().into(),
                 "job.*".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // The gateway's one confirmed publish of a job.created reaches both the processor and
+        // the metrics engine (which logs and counts submissions).
+        channel
+            .queue_bind(
+                self.metrics_queue().into(),
+                self.jobs_exchange().into(),
+                JOB_CREATED.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )

@@ -29,6 +29,12 @@ enum LogFormat {
 enum Role {
     /// HTTP intake: validates job submissions and publishes them with publisher confirms.
     Gateway(observatory_gateway::GatewayConfig),
+    /// Runs jobs: owns their state in PostgreSQL, retries, dead-letters, relays the outbox.
+    Processor(observatory_processor::ProcessorConfig),
+    /// Stores every job event once in MongoDB and counts it once in Redis.
+    MetricsEngine(observatory_metrics_engine::MetricsEngineConfig),
+    /// The read-only HTTP API of the UIs: jobs, events, dead letters, queues, alerts, live stream.
+    ReadModel(observatory_read_model::ReadModelConfig),
 }
 
 #[tokio::main]
@@ -41,6 +47,15 @@ async fn main() -> ExitCode {
     let shutdown = shutdown::on_signal();
     let result: anyhow::Result<()> = match cli.role {
         Role::Gateway(config) => observatory_gateway::run(config, shutdown)
+            .await
+            .map_err(Into::into),
+        Role::Processor(config) => observatory_processor::run(config, shutdown)
+            .await
+            .map_err(Into::into),
+        Role::MetricsEngine(config) => observatory_metrics_engine::run(config, shutdown)
+            .await
+            .map_err(Into::into),
+        Role::ReadModel(config) => observatory_read_model::run(config, shutdown)
             .await
             .map_err(Into::into),
     };

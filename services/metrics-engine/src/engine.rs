@@ -1,0 +1,565 @@
+//! The consumer: connections (with retries), batches, dead letters, stores, acknowledgements.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::future::{BoxFuture, join_all};
+use observatory_counters::{Counters, CountersError};
+use observatory_event_log::{EventLog, EventLogError};
+use observatory_messaging::{
+    BasicAckOptions, BasicNackOptions, Broker, BrokerError, Delivery, MessageMeta, Publisher,
+    REASON_HEADER, Topology, next_delivery,
+};
+use observatory_runtime::backoff::Backoff;
+use observatory_runtime::http::ReadinessCheck;
+use observatory_runtime::shutdown::CancellationToken;
+use tokio::time::Instant;
+
+use crate::MetricsEngineConfig;
+use crate::contracts::event_envelope::EventEnvelope;
+use crate::metrics::{COUNTERS, EVENT_LOG, EngineMetrics};
+use crate::validate::{Rejection, Validators};
+
+/// How long a dead-letter publish may wait for the broker's confirm.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the queue-depth gauge is refreshed.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the readiness checks look at; filled in as the connections come up.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The broker connection, while the engine is consuming on it.
+    broker: RwLock<Option<Arc<Broker>>>,
+    counters: OnceLock<Counters>,
+    event_log: OnceLock<EventLog>,
+}
+
+impl Shared {
+    fn set_broker(&self, broker: Option<Arc<Broker>>) {
+        *self.broker.write().unwrap_or_else(|p| p.into_inner()) = broker;
+    }
+
+    fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// One dependency in `/readyz`.
+pub(crate) struct DependencyCheck {
+    name: &'static str,
+    shared: Arc<Shared>,
+}
+
+impl DependencyCheck {
+    pub(crate) fn rabbitmq(shared: Arc<Shared>) -> Self {
+        Self {
+            name: "rabbitmq",
+            shared,
+        }
+    }
+
+    pub(crate) fn redis(shared: Arc<Shared>) -> Self {
+        Self {
+            name: "redis",
+            shared,
+        }
+    }
+
+    pub(crate) fn mongodb(shared: Arc<Shared>) -> Self {
+        Self {
+            name: "mongodb",
+            shared,
+        }
+    }
+}
+
+impl ReadinessCheck for DependencyCheck {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.name {
+                "rabbitmq" => match self.shared.broker() {
+                    Some(broker) if broker.is_connected() => Ok(()),
+                    Some(_) => Err("the connection to RabbitMQ is lost".into()),
+                    None => Err("not consuming from RabbitMQ (connecting)".into()),
+                },
+                "redis" => match self.shared.counters.get() {
+                    Some(counters) => counters.ping().await.map_err(|e| e.to_string()),
+                    None => Err("not connected to Redis yet".into()),
+                },
+                _ => match self.shared.event_log.get() {
+                    Some(log) => log.ping().await.map_err(|e| e.to_string()),
+                    None => Err("not connected to MongoDB yet".into()),
+                },
+            }
+        })
+    }
+}
+
+/// Connects with `connect` until it succeeds (logging each wait), or `None` on shutdown.
+async fn connect_with_retry<T, E, F, Fut>(
+    what: &'static str,
+    shutdown: &CancellationToken,
+    mut connect: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        let attempt = tokio::select! {
+            result = connect() => result,
+            () = shutdown.cancelled() => return None,
+        };
+        match attempt {
+            Ok(connected) => {
+                tracing::info!("connected to {what}");
+                return Some(connected);
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in = ?delay, "{what} unavailable; waiting for it");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Connects to the stores and consumes until `shutdown`, reconnecting to the broker when the
+/// connection is lost.
+pub(crate) async fn consume(
+    config: MetricsEngineConfig,
+    shared: Arc<Shared>,
+    validators: Validators,
+    metrics: EngineMetrics,
+    shutdown: CancellationToken,
+) {
+    let (counters, event_log) = tokio::join!(
+        connect_with_retry("Redis", &shutdown, || async {
+            let counters = Counters::connect(&config.redis_url, &config.redis_prefix).await?;
+            counters.ping().await?;
+            Ok::<_, CountersError>(counters)
+        }),
+        connect_with_retry("MongoDB", &shutdown, || async {
+            let log = EventLog::connect(&config.mongodb_url, &config.mongodb_database).await?;
+            log.ping().await?;
+            Ok::<_, EventLogError>(log)
+        }),
+    );
+    let (Some(counters), Some(event_log)) = (counters, event_log) else {
+        return;
+    };
+    let _ = shared.counters.set(counters.clone());
+    let _ = shared.event_log.set(event_log.clone());
+
+    let topology = Topology::new(config.broker_prefix.clone());
+    let mut engine = Engine {
+        validators,
+        metrics,
+        counters,
+        event_log,
+        batch_size: config.batch_size,
+        batch_wait: Duration::from_millis(config.batch_wait_ms),
+        dead_letter_exchange: topology.dead_letter_exchange(),
+        store_backoff: Backoff::default(),
+    };
+    let mut reconnect = Backoff::default();
+    loop {
+        let Some(broker) =
+            Broker::connect_with_retry(&config.rabbitmq_url, topology.clone(), &shutdown).await
+        else {
+            return;
+        };
+        let broker = Arc::new(broker);
+        let ended = engine
+            .consume_connection(&broker, &topology, config.prefetch, &shared, &shutdown)
+            .await;
+        shared.set_broker(None);
+        // Closing returns every unacknowledged delivery to the queue.
+        broker.close().await;
+        if ended == Ended::Shutdown || shutdown.is_cancelled() {
+            tracing::info!("consumer stopped; unhandled deliveries return to the queue");
+            return;
+        }
+        let delay = reconnect.next_delay();
+        tracing::warn!(retry_in = ?delay, "lost the RabbitMQ consumer; reconnecting");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    Lost,
+}
+
+struct Engine {
+    validators: Validators,
+    metrics: EngineMetrics,
+    counters: Counters,
+    event_log: EventLog,
+    batch_size: usize,
+    batch_wait: Duration,
+    dead_letter_exchange: String,
+    store_backoff: Backoff,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error("event log: {0}")]
+    EventLog(#[from] EventLogError),
+    #[error("counters: {0}")]
+    Counters(#[from] CountersError),
+}
+
+impl Engine {
+    /// Consumes on one broker connection until shutdown or until the connection fails.
+    async fn consume_connection(
+        &mut self,
+        broker: &Arc<Broker>,
+        topology: &Topology,
+        prefetch: u16,
+        shared: &Shared,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        let publisher = match broker.publisher(CONFIRM_TIMEOUT).await {
+            Ok(publisher) => publisher,
+            Err(error) => {
+                tracing::warn!(%error, "opening the dead-letter publisher");
+                return Ended::Lost;
+            }
+        };
+        let tag = format!("metrics-engine-{}", uuid::Uuid::new_v4().simple());
+        let queue = topology.metrics_queue();
+        let mut consumer = match broker.consume(&queue, &tag, prefetch).await {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::warn!(%error, %queue, "starting the consumer");
+                return Ended::Lost;
+            }
+        };
+        tracing::info!(%queue, prefetch, batch_size = self.batch_size, "consuming job events");
+        shared.set_broker(Some(broker.clone()));
+
+        let depth_stop = shutdown.child_token();
+        let depth = tokio::spawn(refresh_queue_depth(
+            broker.clone(),
+            queue,
+            self.metrics.clone(),
+            depth_stop.clone(),
+        ));
+        let ended_by = |shutdown: &CancellationToken| {
+            if shutdown.is_cancelled() {
+                Ended::Shutdown
+            } else {
+                Ended::Lost
+            }
+        };
+        let ended = loop {
+            // A batch: wait for the first delivery, then at most `batch_wait` for more, up to
+            // `batch_size`. When the consumer ends meanwhile, the batch in hand is still
+            // handled (stored and acked) before stopping.
+            let first = match next_delivery(&mut consumer, shutdown).await {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the consumer failed");
+                    break Ended::Lost;
+                }
+                None => break ended_by(shutdown),
+            };
+            let deadline = Instant::now() + self.batch_wait;
+            let mut batch = vec![first];
+            let mut ended = None;
+            while batch.len() < self.batch_size {
+                match tokio::time::timeout_at(deadline, next_delivery(&mut consumer, shutdown))
+                    .await
+                {
+                    Err(_waited_enough) => break,
+                    Ok(Some(Ok(delivery))) => batch.push(delivery),
+                    Ok(Some(Err(error))) => {
+                        tracing::warn!(%error, "the consumer failed");
+                        ended = Some(Ended::Lost);
+                        break;
+                    }
+                    Ok(None) => {
+                        ended = Some(ended_by(shutdown));
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty()
+                && let Err(error) = self.handle(batch, &publisher, shutdown).await
+            {
+                tracing::warn!(%error, "acknowledging a batch failed; the broker redelivers it");
+                break Ended::Lost;
+            }
+            if let Some(ended) = ended {
+                break ended;
+            }
+        };
+        depth_stop.cancel();
+        let _ = depth.await;
+        ended
+    }
+
+    /// Dead-letters the invalid deliveries, stores the valid ones and acknowledges them; on a
+    /// store failure, backs off and requeues them. `Err` only when the broker fails (the
+    /// unacknowledged deliveries are then redelivered).
+    async fn handle(
+        &mut self,
+        batch: Vec<Delivery>,
+        publisher: &Publisher,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
+        self.metrics.batch_size.observe(batch.len() as f64);
+        let mut valid = Vec::with_capacity(batch.len());
+        let mut invalid = Vec::new();
+        for delivery in batch {
+            match self.validators.check(&delivery.data) {
+                Ok(event) => valid.push((delivery, event)),
+                Err(rejection) => invalid.push((delivery, rejection)),
+            }
+        }
+        let dead_letters = invalid
+            .iter()
+            .map(|(delivery, rejection)| self.dead_letter(delivery, rejection, publisher));
+        for result in join_all(dead_letters).await {
+            result?;
+        }
+
+        loop {
+            let Some((last, _)) = valid.last() else {
+                return Ok(());
+            };
+            let events: Vec<EventEnvelope> = valid.iter().map(|(_, event)| event.clone()).collect();
+            let stored = self.store(&events).await;
+            // An event the log can never store would block the queue forever: dead-letter it
+            // and store the rest of the batch (the stores are idempotent, so repeating the
+            // events already written is harmless).
+            if let Err(StoreError::EventLog(EventLogError::Unstorable { event_id, source })) =
+                &stored
+                && let Some(index) = valid.iter().position(|(_, e)| e.event_id.0 == *event_id)
+            {
+                let (delivery, _) = valid.remove(index);
+                let rejection = Rejection::Unstorable(source.to_string());
+                self.dead_letter(&delivery, &rejection, publisher).await?;
+                continue;
+            }
+            return self.settle(stored, last, &events, shutdown).await;
+        }
+    }
+
+    /// Acks the batch ending with `last` once stored, or nacks it for redelivery after a pause.
+    async fn settle(
+        &mut self,
+        stored: Result<(), StoreError>,
+        last: &Delivery,
+        events: &[EventEnvelope],
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
+        match stored {
+            Ok(()) => {
+                self.store_backoff = Backoff::default();
+                acknowledged(
+                    last.acker
+                        .ack(BasicAckOptions { multiple: true })
+                        .await
+                        .map_err(BrokerError::from)?,
+                )?;
+                let now = Utc::now();
+                for event in events {
+                    self.metrics
+                        .consumed
+                        .with_label_values(&[event.event_type.to_string().as_str()])
+                        .inc();
+                    let lag = (now - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    self.metrics.event_lag.observe(lag);
+                    tracing::debug!(
+                        correlation_id = %event.correlation_id.as_str(),
+                        event_id = %event.event_id.0,
+                        event_type = %event.event_type,
+                        "event stored and counted"
+                    );
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let delay = self.store_backoff.next_delay();
+                let correlation_ids: Vec<&str> = events
+                    .iter()
+                    .take(5)
+                    .map(|e| e.correlation_id.as_str())
+                    .collect();
+                tracing::warn!(
+                    %error,
+                    events = events.len(),
+                    ?correlation_ids,
+                    retry_in = ?delay,
+                    "storing a batch failed; requeueing it after a pause"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    // On shutdown the connection closes and the broker requeues the batch.
+                    () = shutdown.cancelled() => return Ok(()),
+                }
+                acknowledged(
+                    last.acker
+                        .nack(BasicNackOptions {
+                            multiple: true,
+                            requeue: true,
+                        })
+                        .await
+                        .map_err(BrokerError::from)?,
+                )
+            }
+        }
+    }
+
+    /// Both stores; the event log first, so that a counted event is always in the log.
+    async fn store(&self, events: &[EventEnvelope]) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let appended = self.event_log.append_batch(events).await;
+        self.observe_write(EVENT_LOG, started, appended.is_ok());
+        let appended = appended?;
+
+        let started = Instant::now();
+        let recorded = self.counters.record_batch(events).await;
+        self.observe_write(COUNTERS, started, recorded.is_ok());
+        let recorded = recorded?;
+
+        self.metrics
+            .duplicates
+            .with_label_values(&[EVENT_LOG])
+            .inc_by(appended.duplicates as u64);
+        self.metrics
+            .duplicates
+            .with_label_values(&[COUNTERS])
+            .inc_by(recorded.duplicates as u64);
+        tracing::info!(
+            events = events.len(),
+            stored = appended.inserted,
+            counted = recorded.counted,
+            duplicates = recorded.duplicates.max(appended.duplicates),
+            "batch stored"
+        );
+        Ok(())
+    }
+
+    fn observe_write(&self, store: &str, started: Instant, ok: bool) {
+        self.metrics
+            .store_write_duration
+            .with_label_values(&[store])
+            .observe(started.elapsed().as_secs_f64());
+        if !ok {
+            self.metrics
+                .store_failures
+                .with_label_values(&[store])
+                .inc();
+        }
+    }
+
+    /// Publishes the message unchanged to the dead-letter exchange with the reason, then acks
+    /// it. If the publish fails, the delivery is left for the broker to redeliver.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        rejection: &Rejection,
+        publisher: &Publisher,
+    ) -> Result<(), BrokerError> {
+        let reason = rejection.reason();
+        let properties = &delivery.properties;
+        let correlation_id = properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.as_str().to_string())
+            .or_else(|| correlation_id_in(&delivery.data));
+        let meta = MessageMeta {
+            message_id: properties
+                .message_id()
+                .as_ref()
+                .map(|id| id.as_str().to_string()),
+            correlation_id: correlation_id.clone(),
+            headers: vec![(REASON_HEADER.to_string(), reason.clone())],
+        };
+        publisher
+            .publish(
+                &self.dead_letter_exchange,
+                delivery.routing_key.as_str(),
+                &delivery.data,
+                &meta,
+            )
+            .await?;
+        acknowledged(
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(BrokerError::from)?,
+        )?;
+        self.metrics
+            .dead_lettered
+            .with_label_values(&[rejection.code()])
+            .inc();
+        tracing::warn!(
+            correlation_id = correlation_id.as_deref().unwrap_or("-"),
+            routing_key = %delivery.routing_key,
+            %reason,
+            "dead-lettered a message that is not a valid job event"
+        );
+        Ok(())
+    }
+}
+
+/// `ack`/`nack` answer `false` when the delivery's channel is gone: treat it as a lost
+/// connection (the broker redelivers).
+fn acknowledged(done: bool) -> Result<(), BrokerError> {
+    if done {
+        Ok(())
+    } else {
+        Err(BrokerError::NotConnected)
+    }
+}
+
+/// The correlation id of a body that is JSON with a `correlationId` string, for logs.
+fn correlation_id_in(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("correlationId")?
+        .as_str()
+        .map(|s| s.chars().take(128).collect())
+}
+
+/// Keeps the queue-depth gauge current until `stop`.
+async fn refresh_queue_depth(
+    broker: Arc<Broker>,
+    queue: String,
+    metrics: EngineMetrics,
+    stop: CancellationToken,
+) {
+    loop {
+        match broker.queue_depth(&queue).await {
+            Ok((ready, _consumers)) => metrics.queue_depth.set(i64::from(ready)),
+            Err(error) => tracing::debug!(%error, "reading the queue depth"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(DEPTH_INTERVAL) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}

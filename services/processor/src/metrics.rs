@@ -1,0 +1,137 @@
+//! The processor's Prometheus families, registered on the service registry (so each carries
+//! `service="processor"`). Labels are bounded: job types are the built-ins or `other`,
+//! dead-letter reasons are the contract's enum; never job ids.
+
+use observatory_runtime::metrics::ServiceMetrics;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+
+use crate::executor::BUILT_IN_TYPES;
+
+#[derive(Clone)]
+pub struct ProcessorMetrics {
+    /// Jobs that ended COMPLETED, by type.
+    pub jobs_completed: IntCounterVec,
+    /// Jobs that ended FAILED (not retryable: unknown type, invalid payload), by type.
+    pub jobs_failed: IntCounterVec,
+    /// Failed attempts after which a retry was scheduled, by type.
+    pub jobs_retried: IntCounterVec,
+    /// Jobs that ended DEAD_LETTERED (every attempt failed), by type.
+    pub jobs_dead_lettered: IntCounterVec,
+    /// Duration of attempts, by type and outcome (succeeded, failed).
+    pub job_duration: HistogramVec,
+    /// Attempts executing now.
+    pub jobs_in_flight: IntGauge,
+    /// Events in the outbox not yet published.
+    pub outbox_backlog: IntGauge,
+    /// Dead letters recorded by this processor, by reason.
+    pub dead_letters: IntCounterVec,
+}
+
+impl ProcessorMetrics {
+    /// Creates the families and registers them on `service`'s registry.
+    pub fn register(service: &ServiceMetrics) -> Self {
+        let counter = |name: &str, help: &str, label: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid counter options")
+        };
+        let metrics = Self {
+            jobs_completed: counter("jobs_completed_total", "Jobs completed, by type", "type"),
+            jobs_failed: counter(
+                "jobs_failed_total",
+                "Jobs failed without retry (unknown type, invalid payload), by type",
+                "type",
+            ),
+            jobs_retried: counter(
+                "jobs_retried_total",
+                "Failed attempts after which a retry was scheduled, by type",
+                "type",
+            ),
+            jobs_dead_lettered: counter(
+                "jobs_dead_lettered_total",
+                "Jobs dead-lettered after every attempt failed, by type",
+                "type",
+            ),
+            job_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "job_duration_seconds",
+                    "Duration of job attempts, by type and outcome",
+                )
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    300.0, 600.0,
+                ]),
+                &["type", "outcome"],
+            )
+            .expect("valid histogram options"),
+            jobs_in_flight: IntGauge::new("jobs_in_flight", "Job attempts executing now")
+                .expect("valid gauge options"),
+            outbox_backlog: IntGauge::new(
+                "outbox_backlog",
+                "Events in the outbox not yet published",
+            )
+            .expect("valid gauge options"),
+            dead_letters: counter(
+                "dead_letters_total",
+                "Dead letters recorded, by reason",
+                "reason",
+            ),
+        };
+        service.register(Box::new(metrics.jobs_completed.clone()));
+        service.register(Box::new(metrics.jobs_failed.clone()));
+        service.register(Box::new(metrics.jobs_retried.clone()));
+        service.register(Box::new(metrics.jobs_dead_lettered.clone()));
+        service.register(Box::new(metrics.job_duration.clone()));
+        service.register(Box::new(metrics.jobs_in_flight.clone()));
+        service.register(Box::new(metrics.outbox_backlog.clone()));
+        service.register(Box::new(metrics.dead_letters.clone()));
+        // Every type series exists from the start, so rates work before the first job.
+        for job_type in BUILT_IN_TYPES.into_iter().chain(["other"]) {
+            for family in [
+                &metrics.jobs_completed,
+                &metrics.jobs_failed,
+                &metrics.jobs_retried,
+                &metrics.jobs_dead_lettered,
+            ] {
+                family.with_label_values(&[job_type]);
+            }
+        }
+        metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_carry_the_service_label_and_bounded_labels() {
+        let service = ServiceMetrics::new("processor");
+        let metrics = ProcessorMetrics::register(&service);
+        metrics.jobs_completed.with_label_values(&["sleep"]).inc();
+        metrics
+            .dead_letters
+            .with_label_values(&["malformed-json"])
+            .inc();
+        metrics.jobs_in_flight.set(3);
+        let text = service.render();
+        assert!(
+            text.contains(
+                "observatory_jobs_completed_total{type=\"sleep\",service=\"processor\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("observatory_jobs_failed_total{type=\"other\",service=\"processor\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "observatory_dead_letters_total{reason=\"malformed-json\",service=\"processor\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("observatory_jobs_in_flight{service=\"processor\"} 3"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The handlers of the contract's read operations.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use observatory_counters::CountersError;
+use observatory_event_log::{EventFilter, EventLogError};
+use observatory_job_store::{JobFilter, StoreError};
+use observatory_runtime::http::ApiError;
+use uuid::Uuid;
+
+use crate::contracts::alert_list::AlertList;
+use crate::contracts::dead_letter_page::DeadLetterPage;
+use crate::contracts::event_envelope::EventType;
+use crate::contracts::event_page::EventPage;
+use crate::contracts::job::{JobStatus, JobType};
+use crate::contracts::job_detail::JobDetail;
+use crate::contracts::job_page::JobPage;
+use crate::contracts::overview::Overview;
+use crate::contracts::queue_depths::{QueueDepth, QueueDepths};
+use crate::params::{QueryParams, invalid};
+use crate::state::{RETRY_AFTER_SECONDS, ReadModelState};
+
+/// How long the broker may take to report the depths before `/queues` is 503.
+const QUEUE_DEPTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long subscribing to the live feed may take before `/stream` is 503.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const JOB_STATUSES: &str = "one of PENDING, RUNNING, RETRYING, COMPLETED, FAILED, DEAD_LETTERED";
+const EVENT_TYPES: &str =
+    "one of job.created, job.started, job.completed, job.failed, job.dead-lettered";
+
+pub(crate) async fn get_overview(
+    State(state): State<ReadModelState>,
+) -> Result<Json<Overview>, ApiError> {
+    let options = state.options();
+    let overview = state
+        .counters()?
+        .overview(options.overview_buckets, options.overview_bucket_seconds)
+        .await
+        .map_err(counters_error)?;
+    Ok(Json(overview))
+}
+
+pub(crate) async fn list_jobs(
+    State(state): State<ReadModelState>,
+    mut query: QueryParams,
+) -> Result<Json<JobPage>, ApiError> {
+    let filter = JobFilter {
+        status: query.optional("status", JOB_STATUSES, |raw| raw.parse::<JobStatus>().ok()),
+        job_type: query.optional(
+            "type",
+            "a job type name (a-z, 0-9 and -, starting with a letter, at most 64 characters)",
+            |raw| raw.parse::<JobType>().ok(),
+        ),
+        created_after: query.date_time("createdAfter"),
+        created_before: query.date_time("createdBefore"),
+    };
+    let limit = query.limit();
+    let cursor = query.cursor();
+    query.finish()?;
+    let page = state
+        .job_store()?
+        .list_jobs(&filter, limit, cursor.as_deref().map(String::as_str))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(page))
+}
+
+pub(crate) async fn get_job(
+    State(state): State<ReadModelState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<JobDetail>, ApiError> {
+    let Path(raw) = path.map_err(|e| {
+        ApiError::bad_request("validation-failed", "invalid path parameter: jobId")
+            .with_details(vec![("jobId".into(), e.body_text())])
+    })?;
+    let job_id = Uuid::try_parse(&raw).map_err(|_| {
+        ApiError::bad_request("validation-failed", "invalid path parameter: jobId").with_details(
+            vec![("jobId".into(), format!("must be a UUID, not {raw:?}"))],
+        )
+    })?;
+    let (jobs, events) = (state.job_store()?, state.event_log()?);
+    let (detail, timeline) = tokio::join!(jobs.job_detail(job_id), events.events_for_job(job_id));
+    let Some((job, attempts)) = detail.map_err(store_error)? else {
+        return Err(ApiError::not_found(format!("no job {job_id}")));
+    };
+    let events = timeline.map_err(event_log_error)?;
+    Ok(Json(JobDetail {
+        job,
+        attempts,
+        events,
+    }))
+}
+
+pub(crate) async fn list_events(
+    State(state): State<ReadModelState>,
+    mut query: QueryParams,
+) -> Result<Json<EventPage>, ApiError> {
+    let filter = EventFilter {
+        job_id: query.optional("jobId", "a UUID", |raw| Uuid::try_parse(raw).ok()),
+        event_type: query.optional("eventType", EVENT_TYPES, |raw| {
+            raw.parse::<EventType>().ok()
+        }),
+        after: query.date_time("after"),
+        before: query.date_time("before"),
+    };
+    let limit = query.limit();
+    let cursor = query.cursor();
+    query.finish()?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = state
+        .event_log()?
+        .list_events(&filter, limit, cursor.as_ref())
+        .await
+        .map_err(event_log_error)?;
+    Ok(Json(page))
+}
+
+pub(crate) async fn list_dead_letters(
+    State(state): State<ReadModelState>,
+    mut query: QueryParams,
+) -> Result<Json<DeadLetterPage>, ApiError> {
+    let limit = query.limit();
+    let cursor = query.cursor();
+    query.finish()?;
+    let page = state
+        .job_store()?
+        .list_dead_letters(limit, cursor.as_deref().map(String::as_str))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(page))
+}
+
+pub(crate) async fn get_queue_depths(
+    State(state): State<ReadModelState>,
+) -> Result<Json<QueueDepths>, ApiError> {
+    let broker = state.broker()?;
+    let names = state.topology().queues();
+    let reads = names.iter().map(|name| broker.queue_depth(name));
+    let depths = tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, futures_util::future::join_all(reads))
+        .await
+        .map_err(|_| {
+            tracing::warn!(timeout = ?QUEUE_DEPTH_TIMEOUT, "the broker did not report queue depths in time");
+            broker_unavailable()
+        })?;
+    let queues = names
+        .into_iter()
+        .zip(depths)
+        .map(|(name, depth)| {
+            let (messages, consumers) = depth.map_err(|error| {
+                tracing::warn!(queue = %name, %error, "reading a queue depth failed");
+                broker_unavailable()
+            })?;
+            Ok(QueueDepth {
+                name,
+                messages: messages.into(),
+                consumers: consumers.into(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(QueueDepths {
+        observed_at: Utc::now(),
+        queues,
+    }))
+}
+
+pub(crate) async fn list_alerts(State(state): State<ReadModelState>) -> Json<AlertList> {
+    Json(state.alerts().active().await)
+}
+
+pub(crate) async fn stream_events(
+    State(state): State<ReadModelState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let counters = state.counters()?;
+    let feed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, counters.subscribe())
+        .await
+        .map_err(|_| {
+            tracing::warn!("subscribing to the live feed timed out");
+            redis_unavailable()
+        })?
+        .map_err(counters_error)?;
+    let events = feed
+        .filter_map(|item| async move {
+            let envelope = match item {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    tracing::warn!(%error, "skipping a message of the live feed");
+                    return None;
+                }
+            };
+            match Event::default()
+                .event(envelope.event_type.to_string())
+                .json_data(&envelope)
+            {
+                Ok(event) => Some(Ok::<Event, Infallible>(event)),
+                Err(error) => {
+                    tracing::warn!(%error, event_id = %envelope.event_id, "cannot encode an event for the stream");
+                    None
+                }
+            }
+        })
+        .take_until(state.shutdown().clone().cancelled_owned());
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn broker_unavailable() -> ApiError {
+    ApiError::unavailable(
+        "broker-unavailable",
+        "RabbitMQ is unavailable; retry later",
+        RETRY_AFTER_SECONDS,
+    )
+}
+
+fn redis_unavailable() -> ApiError {
+    ApiError::unavailable(
+        "redis-unavailable",
+        "Redis is unavailable; retry later",
+        RETRY_AFTER_SECONDS,
+    )
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::InvalidCursor(reason) => invalid("cursor", reason),
+        StoreError::Database(error) => {
+            tracing::warn!(%error, "PostgreSQL query failed");
+            ApiError::unavailable(
+                "postgres-unavailable",
+                "PostgreSQL is unavailable; retry later",
+                RETRY_AFTER_SECONDS,
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "job store");
+            ApiError::internal("reading the job store failed")
+        }
+    }
+}
+
+fn event_log_error(error: EventLogError) -> ApiError {
+    match error {
+        EventLogError::MalformedCursor { reason, .. } => invalid("cursor", reason),
+        EventLogError::Mongo(error) => {
+            tracing::warn!(%error, "MongoDB query failed");
+            ApiError::unavailable(
+                "mongodb-unavailable",
+                "MongoDB is unavailable; retry later",
+                RETRY_AFTER_SECONDS,
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "event log");
+            ApiError::internal("reading the event log failed")
+        }
+    }
+}
+
+fn counters_error(error: CountersError) -> ApiError {
+    match error {
+        CountersError::Redis(error) => {
+            tracing::warn!(%error, "Redis command failed");
+            redis_unavailable()
+        }
+        other => {
+            tracing::error!(error = %other, "counters");
+            ApiError::internal("reading the counters failed")
+        }
+    }
+}

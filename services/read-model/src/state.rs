@@ -1,0 +1,252 @@
+//! [`ReadModelState`]: what the handlers share. Each dependency is a slot that is empty until
+//! it is connected; a handler that needs an empty slot answers 503 with `Retry-After`.
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use observatory_counters::Counters;
+use observatory_event_log::EventLog;
+use observatory_job_store::JobStore;
+use observatory_messaging::{Broker, Topology};
+use observatory_runtime::http::{ApiError, CORRELATION_HEADER};
+use observatory_runtime::metrics::ServiceMetrics;
+use observatory_runtime::shutdown::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::alerts::AlertClient;
+use crate::{ReadModelError, SERVICE};
+
+/// Seconds a client is asked to wait (`Retry-After`) when a dependency is unavailable.
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Settings of the HTTP surface (the dependencies are provided separately).
+#[derive(Debug, Clone)]
+pub struct ReadModelOptions {
+    /// Alertmanager's base URL; `None`: `/alerts` answers `not-configured`.
+    pub alertmanager_url: Option<String>,
+    /// How long Alertmanager may take to answer before `/alerts` says `unavailable`.
+    pub alertmanager_timeout: Duration,
+    /// CORS origins (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Throughput buckets in `/overview` (the last is the current one).
+    pub overview_buckets: usize,
+    /// Width of each throughput bucket, a multiple of the counters' recorded width.
+    pub overview_bucket_seconds: u64,
+    /// Cancelled on shutdown: ends the live streams.
+    pub shutdown: CancellationToken,
+}
+
+impl Default for ReadModelOptions {
+    fn default() -> Self {
+        Self {
+            alertmanager_url: None,
+            alertmanager_timeout: Duration::from_secs(3),
+            cors_origins: Vec::new(),
+            body_limit: 65_536,
+            overview_buckets: 60,
+            overview_bucket_seconds: 1,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// The state every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct ReadModelState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ReadModelOptions,
+    topology: Topology,
+    metrics: ServiceMetrics,
+    alerts: AlertClient,
+    cors_origins: Option<AllowOrigin>,
+    jobs: OnceLock<JobStore>,
+    events: OnceLock<EventLog>,
+    counters: OnceLock<Counters>,
+    broker: RwLock<Option<Arc<Broker>>>,
+}
+
+impl ReadModelState {
+    /// A state with no dependency connected yet; `topology` names the queues `/queues`
+    /// reports. Fails on an invalid CORS origin or when the HTTP client cannot be built.
+    pub fn new(options: ReadModelOptions, topology: Topology) -> Result<Self, ReadModelError> {
+        let cors_origins = cors_origins(&options.cors_origins)?;
+        let alerts = AlertClient::new(
+            options.alertmanager_url.clone(),
+            options.alertmanager_timeout,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                topology,
+                metrics: ServiceMetrics::new(SERVICE),
+                alerts,
+                cors_origins,
+                jobs: OnceLock::new(),
+                events: OnceLock::new(),
+                counters: OnceLock::new(),
+                broker: RwLock::new(None),
+            }),
+        })
+    }
+
+    /// Provides the job store (once; a second one is ignored and `false` returned).
+    pub fn provide_job_store(&self, store: JobStore) -> bool {
+        self.inner.jobs.set(store).is_ok()
+    }
+
+    /// Provides the event log (once; a second one is ignored and `false` returned).
+    pub fn provide_event_log(&self, log: EventLog) -> bool {
+        self.inner.events.set(log).is_ok()
+    }
+
+    /// Provides the counters (once; a second one is ignored and `false` returned).
+    pub fn provide_counters(&self, counters: Counters) -> bool {
+        self.inner.counters.set(counters).is_ok()
+    }
+
+    /// Replaces the broker connection (`None` when it was lost).
+    pub fn set_broker(&self, broker: Option<Arc<Broker>>) {
+        *self
+            .inner
+            .broker
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = broker;
+    }
+
+    pub fn options(&self) -> &ReadModelOptions {
+        &self.inner.options
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// The registry `/metrics` renders.
+    pub fn metrics(&self) -> &ServiceMetrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn alerts(&self) -> &AlertClient {
+        &self.inner.alerts
+    }
+
+    pub(crate) fn shutdown(&self) -> &CancellationToken {
+        &self.inner.options.shutdown
+    }
+
+    pub(crate) fn job_store_if_connected(&self) -> Option<&JobStore> {
+        self.inner.jobs.get()
+    }
+
+    pub(crate) fn event_log_if_connected(&self) -> Option<&EventLog> {
+        self.inner.events.get()
+    }
+
+    pub(crate) fn counters_if_connected(&self) -> Option<&Counters> {
+        self.inner.counters.get()
+    }
+
+    pub(crate) fn broker_if_connected(&self) -> Option<Arc<Broker>> {
+        self.inner
+            .broker
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn job_store(&self) -> Result<&JobStore, ApiError> {
+        self.job_store_if_connected()
+            .ok_or_else(|| not_connected("postgres-unavailable", "PostgreSQL"))
+    }
+
+    pub(crate) fn event_log(&self) -> Result<&EventLog, ApiError> {
+        self.event_log_if_connected()
+            .ok_or_else(|| not_connected("mongodb-unavailable", "MongoDB"))
+    }
+
+    pub(crate) fn counters(&self) -> Result<&Counters, ApiError> {
+        self.counters_if_connected()
+            .ok_or_else(|| not_connected("redis-unavailable", "Redis"))
+    }
+
+    pub(crate) fn broker(&self) -> Result<Arc<Broker>, ApiError> {
+        self.broker_if_connected()
+            .ok_or_else(|| not_connected("broker-unavailable", "RabbitMQ"))
+    }
+
+    /// The CORS layer, when origins are configured.
+    pub(crate) fn cors(&self) -> Option<CorsLayer> {
+        let origins = self.inner.cors_origins.clone()?;
+        Some(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static(CORRELATION_HEADER),
+                ])
+                .expose_headers([
+                    HeaderName::from_static(CORRELATION_HEADER),
+                    header::RETRY_AFTER,
+                ])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+
+    /// Closes the connections that need closing (the PostgreSQL pool and the broker).
+    pub async fn close(&self) {
+        if let Some(store) = self.job_store_if_connected() {
+            store.close().await;
+        }
+        let broker = self.broker_if_connected();
+        self.set_broker(None);
+        if let Some(broker) = broker {
+            broker.close().await;
+        }
+    }
+}
+
+fn not_connected(code: &'static str, what: &str) -> ApiError {
+    ApiError::unavailable(
+        code,
+        format!("{what} is not connected yet; retry later"),
+        RETRY_AFTER_SECONDS,
+    )
+}
+
+fn cors_origins(origins: &[String]) -> Result<Option<AllowOrigin>, ReadModelError> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    if origins.contains(&"*") {
+        return Ok(Some(AllowOrigin::any()));
+    }
+    let values = origins
+        .iter()
+        .map(|origin| {
+            let origin = origin.trim_end_matches('/');
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ReadModelError::Config(format!(
+                    "CORS origin {origin:?} must be * or start with http:// or https://"
+                )));
+            }
+            HeaderValue::from_str(origin).map_err(|_| {
+                ReadModelError::Config(format!(
+                    "CORS origin {origin:?} is not a valid header value"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(AllowOrigin::list(values)))
+}

@@ -1,0 +1,82 @@
+//! `cargo xtask bench`: builds the release binaries, starts the whole system (the four roles
+//! of `observatory`, as separate processes, against the local PostgreSQL, RabbitMQ, Redis and
+//! MongoDB, under a fresh prefix and database), waits until every role is ready, runs the
+//! load generator (`observatory-bench`), and stops the roles. With `--gateway` and
+//! `--read-model` it measures a system that is already running instead.
+
+use crate::system::{Ports, System, free_port};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Measure an already running system: its gateway URL (requires --read-model).
+    #[arg(long, requires = "read_model")]
+    gateway: Option<String>,
+    /// Measure an already running system: its read model URL.
+    #[arg(long, requires = "gateway")]
+    read_model: Option<String>,
+    /// Arguments for the load generator (see `cargo run -p observatory-bench -- --help`),
+    /// e.g. `-- --jobs 120000 --rate 2000`.
+    #[arg(last = true)]
+    load: Vec<String>,
+}
+
+pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
+    eprintln!("==> building release binaries (observatory, observatory-bench)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "observatory",
+            "-p",
+            "observatory-bench",
+        ])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building the release binaries failed");
+    }
+    let bin = root.join("target/release");
+    let (gateway, read_model, mut system) = match (args.gateway, args.read_model) {
+        (Some(g), Some(r)) => (g, r, System::default()),
+        _ => {
+            crate::test_infra::ensure(root)?;
+            let name = format!("bench_{}", std::process::id());
+            let ports = Ports {
+                gateway: free_port()?,
+                read_model: free_port()?,
+                processor: free_port()?,
+                metrics_engine: free_port()?,
+            };
+            let system = System::start(root, &bin, &name, &ports, "warn")?;
+            (
+                format!("http://{}", system.gateway),
+                format!("http://{}", system.read_model),
+                system,
+            )
+        }
+    };
+    eprintln!(
+        "==> load: {}",
+        if args.load.is_empty() {
+            "defaults".to_string()
+        } else {
+            args.load.join(" ")
+        }
+    );
+    let status = Command::new(bin.join("observatory-bench"))
+        .args(["--gateway", &gateway, "--read-model", &read_model])
+        .args(&args.load)
+        .status()
+        .context("running observatory-bench")?;
+    system.stop();
+    if !status.success() {
+        bail!("the benchmark failed (see above)");
+    }
+    Ok(())
+}
