@@ -25,7 +25,6 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
-use observatory_runtime::backoff::Backoff;
 use observatory_runtime::shutdown::CancellationToken;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -252,23 +251,10 @@ impl Broker {
         topology: Topology,
         shutdown: &CancellationToken,
     ) -> Option<Self> {
-        let mut backoff = Backoff::default();
-        loop {
-            match Self::connect(url, topology.clone()).await {
-                Ok(broker) => {
-                    tracing::info!(broker = %redact(url), "connected to RabbitMQ");
-                    return Some(broker);
-                }
-                Err(error) => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(broker = %redact(url), %error, retry_in = ?delay, "RabbitMQ unavailable; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.cancelled() => return None,
-                    }
-                }
-            }
-        }
+        observatory_runtime::backoff::connect_with_retry("RabbitMQ", &redact(url), shutdown, || {
+            Self::connect(url, topology.clone())
+        })
+        .await
     }
 
     pub fn topology(&self) -> &Topology {

@@ -1,6 +1,7 @@
 //! The consumer: connections (with retries), batches, dead letters, stores, acknowledgements.
 
-use std::future::Future;
+use observatory_messaging::redact;
+use observatory_runtime::backoff::connect_with_retry;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -104,40 +105,6 @@ impl ReadinessCheck for DependencyCheck {
     }
 }
 
-/// Connects with `connect` until it succeeds (logging each wait), or `None` on shutdown.
-async fn connect_with_retry<T, E, F, Fut>(
-    what: &'static str,
-    shutdown: &CancellationToken,
-    mut connect: F,
-) -> Option<T>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = tokio::select! {
-            result = connect() => result,
-            () = shutdown.cancelled() => return None,
-        };
-        match attempt {
-            Ok(connected) => {
-                tracing::info!("connected to {what}");
-                return Some(connected);
-            }
-            Err(error) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(%error, retry_in = ?delay, "{what} unavailable; waiting for it");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled() => return None,
-                }
-            }
-        }
-    }
-}
-
 /// Connects to the stores and consumes until `shutdown`, reconnecting to the broker when the
 /// connection is lost.
 pub(crate) async fn consume(
@@ -147,13 +114,14 @@ pub(crate) async fn consume(
     metrics: EngineMetrics,
     shutdown: CancellationToken,
 ) {
+    let (redis_target, mongodb_target) = (redact(&config.redis_url), redact(&config.mongodb_url));
     let (counters, event_log) = tokio::join!(
-        connect_with_retry("Redis", &shutdown, || async {
+        connect_with_retry("Redis", &redis_target, &shutdown, || async {
             let counters = Counters::connect(&config.redis_url, &config.redis_prefix).await?;
             counters.ping().await?;
             Ok::<_, CountersError>(counters)
         }),
-        connect_with_retry("MongoDB", &shutdown, || async {
+        connect_with_retry("MongoDB", &mongodb_target, &shutdown, || async {
             let log = EventLog::connect(&config.mongodb_url, &config.mongodb_database).await?;
             log.ping().await?;
             Ok::<_, EventLogError>(log)

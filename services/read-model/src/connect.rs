@@ -2,7 +2,7 @@
 //! backoff (and logging every failure) until it succeeds or shutdown. The broker connection is
 //! then supervised: when it is lost it is taken out of the state and connected again.
 
-use std::future::Future;
+use observatory_runtime::backoff::connect_with_retry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,6 @@ use observatory_counters::Counters;
 use observatory_event_log::EventLog;
 use observatory_job_store::JobStore;
 use observatory_messaging::{Broker, Topology, redact};
-use observatory_runtime::backoff::Backoff;
 use observatory_runtime::shutdown::CancellationToken;
 
 use crate::{ReadModelConfig, ReadModelState, SERVICE};
@@ -35,7 +34,7 @@ pub(crate) async fn connect_all(
             }
         };
         let (url, producer) = (config.postgres_url.as_str(), &producer);
-        let store = retry("PostgreSQL", &redact(url), &shutdown, move || {
+        let store = connect_with_retry("PostgreSQL", &redact(url), &shutdown, move || {
             JobStore::connect(url, POSTGRES_CONNECTIONS, producer.clone())
         })
         .await;
@@ -48,7 +47,7 @@ pub(crate) async fn connect_all(
             config.mongodb_url.as_str(),
             config.mongodb_database.as_str(),
         );
-        if let Some(log) = retry("MongoDB", &redact(url), &shutdown, move || {
+        if let Some(log) = connect_with_retry("MongoDB", &redact(url), &shutdown, move || {
             EventLog::connect(url, database)
         })
         .await
@@ -58,7 +57,7 @@ pub(crate) async fn connect_all(
     };
     let redis = async {
         let (url, prefix) = (config.redis_url.as_str(), config.redis_prefix.as_str());
-        if let Some(counters) = retry("Redis", &redact(url), &shutdown, move || {
+        if let Some(counters) = connect_with_retry("Redis", &redact(url), &shutdown, move || {
             Counters::connect(url, prefix)
         })
         .await
@@ -86,40 +85,6 @@ fn producer() -> Result<EventProducer, serde_json::Error> {
         "instanceId": instance,
         "version": env!("CARGO_PKG_VERSION"),
     }))
-}
-
-async fn retry<T, E, F, Fut>(
-    what: &'static str,
-    target: &str,
-    shutdown: &CancellationToken,
-    mut connect: F,
-) -> Option<T>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = tokio::select! {
-            result = connect() => result,
-            () = shutdown.cancelled() => return None,
-        };
-        match attempt {
-            Ok(connected) => {
-                tracing::info!(%target, "connected to {what}");
-                return Some(connected);
-            }
-            Err(error) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(%target, %error, retry_in = ?delay, "{what} unavailable; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled() => return None,
-                }
-            }
-        }
-    }
 }
 
 async fn supervise_broker(

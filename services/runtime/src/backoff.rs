@@ -1,7 +1,45 @@
-//! Exponential backoff with a cap and jitter: the one retry helper for reconnecting to
-//! brokers and databases.
+//! Exponential backoff with a cap and jitter, and [`connect_with_retry`]: the one retry
+//! helper for reconnecting to brokers and databases.
 
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Calls `connect` until it succeeds, waiting with backoff between tries and logging each
+/// wait (a service may start before its dependencies); `None` when `shutdown` fires first.
+/// `target` names where (e.g. a URL without its password) for the logs.
+pub async fn connect_with_retry<T, E, F, Fut>(
+    what: &str,
+    target: &str,
+    shutdown: &CancellationToken,
+    mut connect: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        let attempt = tokio::select! {
+            result = connect() => result,
+            () = shutdown.cancelled() => return None,
+        };
+        match attempt {
+            Ok(connected) => {
+                tracing::info!(%target, "connected to {what}");
+                return Some(connected);
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%target, %error, retry_in = ?delay, "{what} unavailable; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Backoff {
