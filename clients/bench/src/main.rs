@@ -149,7 +149,9 @@ async fn main() -> Result<()> {
     let mut finished = 0;
     let mut last_finish = Instant::now();
     while Instant::now() < deadline {
-        finished = finished_count(&read_model).await?.saturating_sub(finished_before);
+        finished = finished_count(&read_model)
+            .await?
+            .saturating_sub(finished_before);
         last_finish = Instant::now();
         if finished >= accepted as u64 {
             break;
@@ -163,7 +165,12 @@ async fn main() -> Result<()> {
     let mut latencies: Vec<Duration> = ledger
         .finished
         .iter()
-        .filter_map(|(id, (at, _))| ledger.submitted.get(id).map(|s| at.saturating_duration_since(*s)))
+        .filter_map(|(id, (at, _))| {
+            ledger
+                .submitted
+                .get(id)
+                .map(|s| at.saturating_duration_since(*s))
+        })
         .collect();
     latencies.sort();
     let e2e = last_finish.saturating_duration_since(started);
@@ -179,7 +186,9 @@ async fn main() -> Result<()> {
         finished as f64 / e2e.as_secs_f64().max(1e-9)
     );
     if !latencies.is_empty() {
-        let p = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+        let p = |q: f64| {
+            latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+        };
         println!(
             "latency submit->finished: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {accepted} jobs seen on the live stream)",
             ms(p(0.50)),
@@ -208,7 +217,10 @@ async fn finished_count(read_model: &read_model::Client) -> Result<u64> {
         .into_inner();
     let t = &overview.totals;
     // A job that failed without retry counts as failed but neither retried nor dead-lettered.
-    let failed_for_good = t.failed.saturating_sub(t.retried).saturating_sub(t.dead_lettered);
+    let failed_for_good = t
+        .failed
+        .saturating_sub(t.retried)
+        .saturating_sub(t.dead_lettered);
     Ok(t.completed + t.dead_lettered + failed_for_good)
 }
 
