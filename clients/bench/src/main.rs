@@ -66,8 +66,10 @@ async fn main() -> Result<()> {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
 
     let finished_before = finished_count(&read_model).await?;
-    // Watch the live stream before the first submission, so no completion is missed.
-    let stream = read_model
+    // Watch the live stream before the first submission, so no completion is missed. The
+    // generated client's default has a 15 s request timeout, which would cut the stream.
+    let streaming = read_model::Client::new_with_client(&args.read_model, reqwest::Client::new());
+    let stream = streaming
         .stream_events()
         .await
         .map_err(|e| {
