@@ -147,22 +147,7 @@ fn lib_rs(contracts: &Contracts) -> String {
          /// The bundled, self-contained schema document.\n\
          pub schema: &'static str,\n\
          }\n\n\
-         /// Every schema, in path order.\n\
-         pub const SCHEMAS: &[SchemaInfo] = &[\n",
-    );
-    for schema in &contracts.schemas {
-        let m = format!("{}::{}", schema.module, schema.major_module());
-        let _ = writeln!(
-            s,
-            "SchemaInfo {{ name: {name:?}, title: {title:?}, path: {m}::PATH, id: {m}::ID, version: {m}::VERSION, schema: {m}::SCHEMA }},",
-            name = schema.module,
-            title = schema.title,
-        );
-    }
-    s.push_str("];\n\n");
-
-    s.push_str(
-        "/// A root type generated from a schema, and the schema it came from (for validation).\n\
+         /// A root type generated from a schema, and the schema it came from (for validation).\n\
          pub trait Contract {\n\
          const SCHEMA: SchemaInfo;\n\
          }\n\n",
@@ -176,7 +161,17 @@ fn lib_rs(contracts: &Contracts) -> String {
             title = schema.title,
         );
     }
-    s.push('\n');
+    s.push_str("\n/// Every schema, in path order.\npub const SCHEMAS: &[SchemaInfo] = &[\n");
+    for schema in &contracts.schemas {
+        let _ = writeln!(
+            s,
+            "<{}::{}::{} as Contract>::SCHEMA,",
+            schema.module,
+            schema.major_module(),
+            schema.title
+        );
+    }
+    s.push_str("];\n\n");
 
     s.push_str(
         "/// Deserializes `instance` into the root type of the schema called `name`: the check that\n\

@@ -149,38 +149,32 @@ impl Topology {
         channel
             .queue_declare(self.jobs_queue().into(), queue, consumer_args.clone())
             .await?;
-        channel
-            .queue_bind(
-                self.jobs_queue().into(),
-                self.jobs_exchange().into(),
-                JOB_CREATED.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        bind(
+            channel,
+            self.jobs_queue(),
+            self.jobs_exchange(),
+            JOB_CREATED,
+        )
+        .await?;
         channel
             .queue_declare(self.metrics_queue().into(), queue, consumer_args)
             .await?;
-        channel
-            .queue_bind(
-                self.metrics_queue().into(),
-                self.events_exchange().into(),
-                "job.*".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        bind(
+            channel,
+            self.metrics_queue(),
+            self.events_exchange(),
+            "job.*",
+        )
+        .await?;
         // The gateway's one confirmed publish of a job.created reaches both the processor and
         // the metrics engine (which logs and counts submissions).
-        channel
-            .queue_bind(
-                self.metrics_queue().into(),
-                self.jobs_exchange().into(),
-                JOB_CREATED.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        bind(
+            channel,
+            self.metrics_queue(),
+            self.jobs_exchange(),
+            JOB_CREATED,
+        )
+        .await?;
         channel
             .queue_declare(
                 self.dead_letter_queue().into(),
@@ -188,15 +182,13 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        channel
-            .queue_bind(
-                self.dead_letter_queue().into(),
-                self.dead_letter_exchange().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        bind(
+            channel,
+            self.dead_letter_queue(),
+            self.dead_letter_exchange(),
+            "",
+        )
+        .await?;
         Ok(())
     }
 
@@ -209,6 +201,25 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// Binds `queue` to `exchange` for `routing_key`.
+async fn bind(
+    channel: &Channel,
+    queue: String,
+    exchange: String,
+    routing_key: &str,
+) -> Result<(), BrokerError> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
 }
 
 fn string(s: &str) -> AMQPValue {

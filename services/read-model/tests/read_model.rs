@@ -624,16 +624,14 @@ async fn overview_totals_equal_what_was_recorded() {
 }
 
 async fn delete_queues(topology: &Topology) {
-    let connection =
-        lapin::Connection::connect(&rabbitmq_url(), lapin::ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ");
-    let channel = connection.create_channel().await.expect("a channel");
-    topology
-        .delete_queues(&channel)
+    let broker = Broker::connect(&rabbitmq_url(), topology.clone())
+        .await
+        .expect("RabbitMQ");
+    broker
+        .delete_queues()
         .await
         .expect("delete the test queues");
-    let _ = connection.close(200, "done".into()).await;
+    broker.close().await;
 }
 
 #[tokio::test]
