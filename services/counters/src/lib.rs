@@ -1,59 +1,57 @@
-//! Job counters, throughput buckets and the live event feed, in Redis.
+//! Job counters, throughput buckets and the live event feed: the [`Counters`] port and its
+//! adapters, [`RedisCounters`] (deployments) and [`SqliteCounters`] (`observatory up`, no
+//! servers).
 //!
 //! The metrics engine records every lifecycle event it consumes; the read model builds the
 //! contract's [`Overview`] from the counters and streams the feed to the UIs. Delivery is
 //! at-least-once, so recording is idempotent: an event is counted (and published) once per
-//! eventId, however often it is redelivered within the deduplication window.
+//! eventId, however often it is redelivered within the deduplication window. The contract
+//! every adapter keeps is documented on [`Counters`]; one conformance suite (`conformance`,
+//! tests only) holds both adapters to it.
 //!
-//! Key decisions:
-//! - **One Lua script call per batch** ([`Counters::record_batch`]): for each event it runs
-//!   `SET <prefix>:seen:<eventId> 1 NX EX <ttl>` and only when that succeeds increments the
-//!   totals, the per-type counters and the throughput bucket and publishes the event. A script
-//!   is atomic, so a crash never leaves an event half counted, and a batch costs one round trip
-//!   (batches above [`MAX_EVENTS_PER_SCRIPT`] are split, so one call never blocks Redis long).
-//! - **Deduplication window**: the seen-markers expire after [`CountersConfig::seen_ttl`]
-//!   (default 7 days): a redelivery later than that would be counted again.
-//! - **Counters** (hash `<prefix>:totals`; hash `<prefix>:by-type` with fields
-//!   `<type>:<counter>`), named as in the contract's `JobCounters`: `submitted` (job.created),
+//! Shared decisions (the adapters document how they store them):
+//! - **Counters**, named as in the contract's `JobCounters`: `submitted` (job.created),
 //!   `started`, `completed`, `failed` (every job.failed), `retried` (job.failed with
-//!   `payload.willRetry = true`), `deadLettered`.
+//!   `payload.willRetry = true`), `deadLettered`; kept in total and per job type.
 //! - **Bounded type cardinality**: the built-in types (sleep, compute, fail) always have their
 //!   own counters; the first [`CountersConfig::max_custom_types`] other types seen get theirs
-//!   (remembered in the set `<prefix>:custom-types`, decided inside the script so concurrent
-//!   recorders agree); every later type, and anything that is not a valid type name, is counted
-//!   under [`OTHER_TYPE`].
-//! - **Throughput**: per-[`CountersConfig::bucket_seconds`] hashes
-//!   `<prefix>:throughput:<width>:<start>` (submitted, completed, failed) keyed by the event's
-//!   `occurredAt`, each expiring [`CountersConfig::bucket_retention`] after its start.
-//!   [`Counters::overview`] sums them into buckets of any multiple of that width.
-//! - **Live feed**: the script publishes each newly counted event (its envelope as JSON) on
-//!   `<prefix>:events`, so the feed carries every event exactly once per recording; a
-//!   subscriber sees the events published while it is subscribed (Redis pub/sub keeps no
-//!   history). [`Counters::subscribe`] uses a dedicated pub/sub connection.
-//! - Every key starts with the prefix, so deployments and tests share one Redis safely. The
-//!   script assumes a single Redis (not Redis Cluster: its keys are in different slots).
+//!   (decided atomically with the counting, so concurrent recorders agree); every later type,
+//!   and anything that is not a valid type name, is counted under [`OTHER_TYPE`].
+//! - **Throughput**: recorded in buckets of [`CountersConfig::bucket_seconds`] (submitted,
+//!   completed, failed) keyed by the event's `occurredAt`, each kept
+//!   [`CountersConfig::bucket_retention`] after its start. [`Counters::overview`] sums them
+//!   into buckets of any multiple of that width.
+//! - Batches above [`MAX_EVENTS_PER_WRITE`] are written in several atomic writes, so one
+//!   write never blocks the store long; each event is still counted all or nothing.
 
 pub mod contracts;
+mod redis;
+mod sqlite;
+
+#[cfg(test)]
+mod conformance;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::pin::Pin;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use futures_util::{Stream, StreamExt};
-use redis::Script;
-use redis::aio::ConnectionManager;
+use futures_util::Stream;
 
 use crate::contracts::event_envelope::{EventEnvelope, EventType};
 use crate::contracts::overview::{JobCounters, JobTypeCounters, Overview, ThroughputBucket};
+
+pub use crate::redis::RedisCounters;
+pub use crate::sqlite::{FEED_CAPACITY, SqliteCounters};
 
 /// The job types that always have their own counters.
 pub const BUILT_IN_TYPES: [&str; 3] = ["sleep", "compute", "fail"];
 /// The type under which events of types beyond the cardinality cap are counted.
 pub const OTHER_TYPE: &str = "other";
-/// Largest number of events recorded by one script call.
-pub const MAX_EVENTS_PER_SCRIPT: usize = 500;
+/// Largest number of events recorded by one atomic write (a Redis script call, a SQLite
+/// transaction).
+pub const MAX_EVENTS_PER_WRITE: usize = 500;
 
 const SUBMITTED: &str = "submitted";
 const STARTED: &str = "started";
@@ -61,17 +59,26 @@ const COMPLETED: &str = "completed";
 const FAILED: &str = "failed";
 const RETRIED: &str = "retried";
 const DEAD_LETTERED: &str = "deadLettered";
-/// The throughput bucket fields, in the order [`Counters::overview`] reads them.
+/// The throughput bucket fields, in the order of [`BucketCounts`].
 const BUCKET_FIELDS: [&str; 3] = [SUBMITTED, COMPLETED, FAILED];
-/// The values of [`BUCKET_FIELDS`] in one recorded bucket (absent when nothing was counted).
-type BucketFields = Vec<Option<String>>;
+/// Submitted, completed and failed events in one throughput bucket.
+type BucketCounts = [u64; 3];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CountersError {
     #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[from] ::redis::RedisError),
     #[error("unexpected Redis reply: {0}")]
-    UnexpectedReply(#[from] redis::ParsingError),
+    UnexpectedReply(#[from] ::redis::ParsingError),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    #[error(transparent)]
+    SqliteOpen(#[from] observatory_sqlite::OpenError),
+    #[error("cannot migrate the counters' SQLite schema: {0}")]
+    SqliteMigration(#[from] sqlx::migrate::MigrateError),
+    /// The write was abandoned because the runtime is shutting down.
+    #[error("the counters' write was cancelled (shutting down)")]
+    Cancelled,
     #[error("event {event_id} cannot be published: {source}")]
     Serialize {
         event_id: String,
@@ -81,6 +88,10 @@ pub enum CountersError {
     /// else, or by an incompatible version).
     #[error("message on the live feed is not an EventEnvelope: {0}")]
     MalformedFeedMessage(serde_json::Error),
+    /// The subscriber fell more than the feed's capacity behind (embedded adapter): `missed`
+    /// events were skipped, the feed goes on with the next one.
+    #[error("the live feed skipped {missed} events this subscriber did not read in time")]
+    FeedLagged { missed: u64 },
     #[error(
         "invalid throughput buckets: {reason} (recorded width {recorded_seconds} s, retention {retention_seconds} s)"
     )]
@@ -98,7 +109,8 @@ pub type Result<T, E = CountersError> = std::result::Result<T, E>;
 /// Settings of one deployment (or test) of the counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountersConfig {
-    /// Every key and the feed channel start with `<key_prefix>:`.
+    /// The namespace: every Redis key and the feed channel start with `<key_prefix>:`; in
+    /// SQLite every row is keyed by it.
     pub key_prefix: String,
     /// How long an eventId is remembered as counted (the deduplication window).
     pub seen_ttl: Duration,
@@ -120,6 +132,33 @@ impl CountersConfig {
             max_custom_types: 20,
         }
     }
+
+    /// The configuration an adapter runs with: a bucket width of at least 1 s.
+    fn normalized(self) -> Self {
+        Self {
+            bucket_seconds: self.bucket_seconds.max(1),
+            ..self
+        }
+    }
+
+    /// The deduplication window in whole seconds (at least 1).
+    fn seen_ttl_seconds(&self) -> i64 {
+        i64::try_from(self.seen_ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    fn bucket_width(&self) -> i64 {
+        i64::try_from(self.bucket_seconds).unwrap_or(i64::MAX)
+    }
+
+    fn retention_seconds(&self) -> i64 {
+        i64::try_from(self.bucket_retention.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Start (Unix seconds) of the recorded bucket holding `instant`.
+    fn bucket_start(&self, instant: DateTime<Utc>) -> i64 {
+        let width = self.bucket_width();
+        instant.timestamp().div_euclid(width) * width
+    }
 }
 
 /// What [`Counters::record_batch`] did with a batch.
@@ -131,317 +170,163 @@ pub struct RecordOutcome {
     pub duplicates: usize,
 }
 
-/// The live feed: each newly counted event, in the order Redis published them.
+/// The live feed: each newly counted event, in the order they were counted.
 pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
 
-/// The counters of one key prefix in one Redis.
-#[derive(Clone)]
-pub struct Counters {
-    client: redis::Client,
-    connection: ConnectionManager,
-    config: CountersConfig,
-}
-
-impl std::fmt::Debug for Counters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counters")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Records a batch; see the module documentation and [`Counters::record_batch`].
+/// The counters port. Consumers hold an `Arc<dyn Counters>`.
 ///
-/// KEYS: totals, by-type, custom-types, then per event its seen-marker and its bucket.
-/// ARGV: seen ttl (s), custom type cap, channel, then per event: counters (space-separated),
-/// job type, type class (b built-in, c custom, o other), bucket field ('' for none), bucket
-/// expiry (Unix seconds), the envelope as JSON.
-static RECORD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local totals, by_type, custom_types = KEYS[1], KEYS[2], KEYS[3]
-local seen_ttl, cap, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local counted = 0
-for i = 0, (#KEYS - 3) / 2 - 1 do
-  local seen, bucket = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-  local a = 4 + 6 * i
-  local counters, job_type, class = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local bucket_field, bucket_expiry, event = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  if redis.call('SET', seen, '1', 'NX', 'EX', seen_ttl) then
-    counted = counted + 1
-    if class == 'c' and redis.call('SISMEMBER', custom_types, job_type) == 0 then
-      if redis.call('SCARD', custom_types) < cap then
-        redis.call('SADD', custom_types, job_type)
-      else
-        job_type = 'other'
-      end
-    elseif class == 'o' then
-      job_type = 'other'
-    end
-    for counter in string.gmatch(counters, '%S+') do
-      redis.call('HINCRBY', totals, counter, 1)
-      redis.call('HINCRBY', by_type, job_type .. ':' .. counter, 1)
-    end
-    if bucket_field ~= '' then
-      redis.call('HINCRBY', bucket, bucket_field, 1)
-      redis.call('EXPIREAT', bucket, bucket_expiry)
-    end
-    redis.call('PUBLISH', channel, event)
-  end
-end
-return counted
-",
-    )
-});
+/// The contract every adapter keeps (checked by the conformance suite):
+/// - **Idempotence**: within the deduplication window ([`CountersConfig::seen_ttl`]) each
+///   eventId is counted, and published on the feed, at most once, however often and however
+///   concurrently it is recorded (repeats inside one batch included). Each event is counted
+///   all or nothing: a crash never leaves it half counted.
+/// - **Counters**: `submitted` (job.created), `started`, `completed`, `failed` (every
+///   job.failed), `retried` (job.failed with `payload.willRetry = true`), `deadLettered`, in
+///   total and per job type. The built-in types always have their own counters, the first
+///   [`CountersConfig::max_custom_types`] other valid type names get theirs, everything
+///   else is counted under [`OTHER_TYPE`]; the overview lists types alphabetically with
+///   `other` last.
+/// - **Throughput**: job.created, job.completed and job.failed are counted in the recorded
+///   bucket holding their `occurredAt` (not the time of recording); a bucket is kept
+///   [`CountersConfig::bucket_retention`] after its start (events older than that are not
+///   in the throughput).
+/// - **Feed**: a subscriber receives every event counted while it is subscribed, once, in
+///   the order counted, and nothing counted before [`Counters::subscribe`] returned (no
+///   history). Duplicates are never published. A subscriber too slow for the adapter's
+///   buffer loses events: Redis disconnects it (the stream ends), SQLite yields one
+///   [`CountersError::FeedLagged`] item and goes on.
+#[async_trait::async_trait]
+pub trait Counters: Send + Sync + 'static {
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<()>;
 
-impl Counters {
-    /// Connects with the default settings ([`CountersConfig::new`]).
-    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self> {
-        Self::connect_with(url, CountersConfig::new(key_prefix)).await
-    }
+    fn config(&self) -> &CountersConfig;
 
-    pub async fn connect_with(url: &str, config: CountersConfig) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let connection = client.get_connection_manager().await?;
-        let config = CountersConfig {
-            bucket_seconds: config.bucket_seconds.max(1),
-            ..config
-        };
-        Ok(Self {
-            client,
-            connection,
-            config,
-        })
-    }
+    /// Counts and publishes each event whose eventId was not counted before, in atomic
+    /// writes of at most [`MAX_EVENTS_PER_WRITE`] events.
+    async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome>;
 
-    pub fn config(&self) -> &CountersConfig {
-        &self.config
-    }
-
-    /// Checks that the server answers.
-    pub async fn ping(&self) -> Result<()> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await?;
-        Ok(())
-    }
-
-    /// The pub/sub channel of the live feed.
-    pub fn channel(&self) -> String {
-        self.key("events")
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("{}:{name}", self.config.key_prefix)
-    }
-
-    fn bucket_key(&self, start: i64) -> String {
-        self.key(&format!(
-            "throughput:{}:{start}",
-            self.config.bucket_seconds
-        ))
-    }
-
-    /// Counts and publishes each event whose eventId was not counted before, atomically per
-    /// event, in one script call per [`MAX_EVENTS_PER_SCRIPT`] events.
-    pub async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome> {
-        let mut outcome = RecordOutcome::default();
-        for chunk in events.chunks(MAX_EVENTS_PER_SCRIPT) {
-            let counted = self.record_chunk(chunk).await?;
-            outcome.counted += counted;
-            outcome.duplicates += chunk.len().saturating_sub(counted);
-        }
-        Ok(outcome)
-    }
-
-    async fn record_chunk(&self, events: &[EventEnvelope]) -> Result<usize> {
-        let mut invocation = RECORD_SCRIPT.prepare_invoke();
-        invocation
-            .key(self.key("totals"))
-            .key(self.key("by-type"))
-            .key(self.key("custom-types"))
-            .arg(self.config.seen_ttl.as_secs().max(1))
-            .arg(self.config.max_custom_types)
-            .arg(self.channel());
-        let width = i64::try_from(self.config.bucket_seconds).unwrap_or(i64::MAX);
-        let retention = i64::try_from(self.config.bucket_retention.as_secs()).unwrap_or(i64::MAX);
-        for event in events {
-            let json = serde_json::to_string(event).map_err(|source| CountersError::Serialize {
-                event_id: event.event_id.to_string(),
-                source,
-            })?;
-            let bucket_start = event.occurred_at.timestamp().div_euclid(width) * width;
-            let (job_type, class) = classify_type(event);
-            invocation
-                .key(self.key(&format!("seen:{}", event.event_id)))
-                .key(self.bucket_key(bucket_start))
-                .arg(counters_of(event).join(" "))
-                .arg(job_type)
-                .arg(class)
-                .arg(bucket_field_of(event.event_type).unwrap_or(""))
-                .arg(bucket_start.saturating_add(retention))
-                .arg(json);
-        }
-        let mut connection = self.connection.clone();
-        let counted: usize = invocation.invoke_async(&mut connection).await?;
-        Ok(counted)
-    }
-
-    /// Subscribes to the live feed on a dedicated connection. The subscription is confirmed
-    /// by Redis when this returns: every event counted afterwards is delivered. The stream
-    /// ends when that connection is lost (pub/sub has no replay): subscribe again to resume.
-    pub async fn subscribe(&self) -> Result<EventFeed> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(self.channel()).await?;
-        let feed = pubsub.into_on_message().map(|message| {
-            serde_json::from_slice::<EventEnvelope>(message.get_payload_bytes())
-                .map_err(CountersError::MalformedFeedMessage)
-        });
-        Ok(Box::pin(feed))
-    }
+    /// Subscribes to the live feed: every event counted after this returns is delivered.
+    /// The stream ends when the subscription is lost (subscribe again to resume).
+    async fn subscribe(&self) -> Result<EventFeed>;
 
     /// The overview now: totals, per-type counters and the last `buckets` throughput buckets
     /// of `bucket_seconds` each (the last one is the current, still filling bucket).
-    pub async fn overview(&self, buckets: usize, bucket_seconds: u64) -> Result<Overview> {
+    async fn overview(&self, buckets: usize, bucket_seconds: u64) -> Result<Overview> {
         self.overview_at(Utc::now(), buckets, bucket_seconds).await
     }
 
     /// The overview as of `now` (whose bucket is the last throughput bucket).
-    /// `bucket_seconds` must be a multiple of the recorded width, and the buckets must not
-    /// reach back further than the retention.
-    pub async fn overview_at(
+    /// `bucket_seconds` must be a positive multiple of the recorded width, and the buckets
+    /// must not reach back further than the retention ([`CountersError::InvalidBuckets`]).
+    async fn overview_at(
         &self,
         now: DateTime<Utc>,
         buckets: usize,
         bucket_seconds: u64,
-    ) -> Result<Overview> {
-        let starts = self.bucket_starts(now, buckets, bucket_seconds)?;
-        let recorded = i64::try_from(self.config.bucket_seconds).unwrap_or(i64::MAX);
-        let per_bucket = i64::try_from(bucket_seconds).unwrap_or(i64::MAX) / recorded;
+    ) -> Result<Overview>;
+}
 
-        let mut pipeline = redis::pipe();
-        pipeline.hgetall(self.key("totals"));
-        pipeline.hgetall(self.key("by-type"));
-        for start in &starts {
-            for step in 0..per_bucket {
-                pipeline
-                    .cmd("HMGET")
-                    .arg(self.bucket_key(start + step * recorded))
-                    .arg(&BUCKET_FIELDS[..]);
-            }
-        }
-        let mut connection = self.connection.clone();
-        let mut replies: Vec<redis::Value> = pipeline.query_async(&mut connection).await?;
-        let sub_buckets: Vec<BucketFields> = replies
-            .split_off(2.min(replies.len()))
-            .into_iter()
-            .map(redis::from_redis_value)
-            .collect::<Result<_, _>>()?;
-        let mut hashes = replies.into_iter();
-        let mut next_hash = || -> Result<BTreeMap<String, String>> {
-            Ok(redis::from_redis_value(
-                hashes.next().unwrap_or(redis::Value::Nil),
-            )?)
-        };
-        let (totals, by_type) = (next_hash()?, next_hash()?);
+/// Which throughput buckets an overview reports, and how they are summed from the recorded
+/// ones.
+struct BucketPlan {
+    /// Starts (Unix seconds) of the reported buckets, oldest first.
+    starts: Vec<i64>,
+    width: i64,
+    seconds: NonZeroU64,
+    recorded_width: i64,
+}
 
-        let totals = job_counters(totals.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-
-        let mut per_type: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-        for (field, value) in &by_type {
-            if let Some((job_type, counter)) = field.rsplit_once(':') {
-                per_type
-                    .entry(job_type)
-                    .or_default()
-                    .push((counter, value.as_str()));
-            }
-        }
-        let mut by_type = per_type
-            .into_iter()
-            .map(|(job_type, fields)| {
-                Ok(JobTypeCounters {
-                    type_: job_type.to_string(),
-                    counters: job_counters(fields.into_iter())?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // Alphabetical, with the catch-all last.
-        by_type.sort_by_key(|t| (t.type_ == OTHER_TYPE, t.type_.clone()));
-
-        let seconds = std::num::NonZeroU64::new(bucket_seconds)
-            .ok_or(self.invalid_buckets("bucket_seconds must be at least 1"))?;
-        let per_bucket = usize::try_from(per_bucket).unwrap_or(usize::MAX).max(1);
-        let mut throughput = Vec::with_capacity(starts.len());
-        for (start, parts) in starts.iter().zip(sub_buckets.chunks(per_bucket)) {
-            let mut sums = [0u64; BUCKET_FIELDS.len()];
-            for part in parts {
-                for ((sum, value), field) in sums.iter_mut().zip(part).zip(BUCKET_FIELDS) {
-                    if let Some(value) = value {
-                        *sum += parse_count(field, value)?;
-                    }
-                }
-            }
-            let [submitted, completed, failed] = sums;
-            throughput.push(ThroughputBucket {
-                start: Utc
-                    .timestamp_opt(*start, 0)
-                    .single()
-                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-                seconds,
-                submitted,
-                completed,
-                failed,
-            });
-        }
-
-        Ok(Overview {
-            generated_at: now,
-            totals,
-            by_type,
-            throughput,
-        })
-    }
-
-    fn invalid_buckets(&self, reason: &'static str) -> CountersError {
-        CountersError::InvalidBuckets {
+impl BucketPlan {
+    /// The `buckets` buckets of `bucket_seconds` ending with the one holding `now`.
+    fn new(
+        config: &CountersConfig,
+        now: DateTime<Utc>,
+        buckets: usize,
+        bucket_seconds: u64,
+    ) -> Result<Self> {
+        let invalid = |reason| CountersError::InvalidBuckets {
             reason,
-            recorded_seconds: self.config.bucket_seconds,
-            retention_seconds: self.config.bucket_retention.as_secs(),
-        }
-    }
-
-    /// Starts (Unix seconds) of the `buckets` buckets ending with the one holding `now`,
-    /// oldest first.
-    fn bucket_starts(
-        &self,
-        now: DateTime<Utc>,
-        buckets: usize,
-        bucket_seconds: u64,
-    ) -> Result<Vec<i64>> {
-        if bucket_seconds == 0 || !bucket_seconds.is_multiple_of(self.config.bucket_seconds) {
-            return Err(self.invalid_buckets(
-                "bucket_seconds must be a positive multiple of the recorded width",
-            ));
-        }
+            recorded_seconds: config.bucket_seconds,
+            retention_seconds: config.bucket_retention.as_secs(),
+        };
+        let seconds = NonZeroU64::new(bucket_seconds)
+            .filter(|s| s.get().is_multiple_of(config.bucket_seconds))
+            .ok_or_else(|| {
+                invalid("bucket_seconds must be a positive multiple of the recorded width")
+            })?;
         let span = u64::try_from(buckets)
             .ok()
             .and_then(|n| n.checked_mul(bucket_seconds));
-        match span {
-            Some(span) if span <= self.config.bucket_retention.as_secs() => {}
-            _ => {
-                return Err(self.invalid_buckets("the buckets reach back beyond the retention"));
-            }
+        if span.is_none_or(|span| span > config.bucket_retention.as_secs()) {
+            return Err(invalid("the buckets reach back beyond the retention"));
         }
         // Both fit an i64: bounded by the retention, checked above.
         let width = i64::try_from(bucket_seconds).unwrap_or(i64::MAX);
         let count = i64::try_from(buckets).unwrap_or(0);
         let current = now.timestamp().div_euclid(width) * width;
-        Ok((0..count)
-            .rev()
-            .map(|back| current - back * width)
-            .collect())
+        Ok(Self {
+            starts: (0..count)
+                .rev()
+                .map(|back| current - back * width)
+                .collect(),
+            width,
+            seconds,
+            recorded_width: config.bucket_width(),
+        })
     }
+
+    /// Starts of the recorded buckets the reported ones consist of, oldest first.
+    fn recorded_starts(&self) -> impl Iterator<Item = i64> + '_ {
+        let parts = self.width / self.recorded_width;
+        self.starts
+            .iter()
+            .flat_map(move |start| (0..parts).map(move |k| start + k * self.recorded_width))
+    }
+
+    /// The reported range of recorded bucket starts, `[from, until)`.
+    fn range(&self) -> (i64, i64) {
+        match (self.starts.first(), self.starts.last()) {
+            (Some(first), Some(last)) => (*first, last + self.width),
+            _ => (0, 0),
+        }
+    }
+
+    /// The reported buckets, summing `recorded` (by recorded bucket start).
+    fn throughput(&self, recorded: &BTreeMap<i64, BucketCounts>) -> Vec<ThroughputBucket> {
+        self.starts
+            .iter()
+            .map(|&start| {
+                let mut sums: BucketCounts = [0; 3];
+                for counts in recorded.range(start..start + self.width).map(|(_, c)| c) {
+                    for (sum, count) in sums.iter_mut().zip(counts) {
+                        *sum += count;
+                    }
+                }
+                let [submitted, completed, failed] = sums;
+                ThroughputBucket {
+                    start: Utc
+                        .timestamp_opt(start, 0)
+                        .single()
+                        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                    seconds: self.seconds,
+                    submitted,
+                    completed,
+                    failed,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The per-type counters in the overview's order: alphabetical, with the catch-all last.
+fn by_type_list(counters: BTreeMap<String, JobCounters>) -> Vec<JobTypeCounters> {
+    let mut list: Vec<JobTypeCounters> = counters
+        .into_iter()
+        .map(|(type_, counters)| JobTypeCounters { type_, counters })
+        .collect();
+    list.sort_by_key(|t| (t.type_ == OTHER_TYPE, t.type_.clone()));
+    list
 }
 
 /// The counters an event increments.
@@ -466,70 +351,73 @@ fn counters_of(event: &EventEnvelope) -> Vec<&'static str> {
     }
 }
 
-/// The throughput field an event increments, if any.
-fn bucket_field_of(event_type: EventType) -> Option<&'static str> {
+/// The throughput field an event increments, as an index into [`BUCKET_FIELDS`], if any.
+fn bucket_field_of(event_type: EventType) -> Option<usize> {
     match event_type {
-        EventType::JobCreated => Some(SUBMITTED),
-        EventType::JobCompleted => Some(COMPLETED),
-        EventType::JobFailed => Some(FAILED),
+        EventType::JobCreated => Some(0),
+        EventType::JobCompleted => Some(1),
+        EventType::JobFailed => Some(2),
         EventType::JobStarted | EventType::JobDeadLettered => None,
     }
 }
 
-/// The event's job type and its class for the script: `b` built-in, `c` a custom type that
-/// may get its own counters, `o` counted under [`OTHER_TYPE`] (missing or not a valid type
-/// name, per the JobType pattern `^[a-z][a-z0-9-]{0,63}$`).
-fn classify_type(event: &EventEnvelope) -> (&str, &'static str) {
+/// How an event's job type is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TypeClass {
+    /// A built-in type: always its own counters.
+    BuiltIn,
+    /// A valid type name that gets its own counters while the cap allows.
+    Custom,
+    /// Counted under [`OTHER_TYPE`].
+    Other,
+}
+
+/// The event's job type and how it is counted; [`TypeClass::Other`] when it is missing or
+/// not a valid type name (the JobType pattern `^[a-z][a-z0-9-]{0,63}$`).
+fn classify_type(event: &EventEnvelope) -> (&str, TypeClass) {
     let Some(job_type) = event
         .payload
         .get("type")
         .and_then(serde_json::Value::as_str)
     else {
-        return (OTHER_TYPE, "o");
+        return (OTHER_TYPE, TypeClass::Other);
     };
     if BUILT_IN_TYPES.contains(&job_type) {
-        return (job_type, "b");
+        return (job_type, TypeClass::BuiltIn);
     }
     let mut chars = job_type.chars();
     let valid = job_type.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if valid && job_type != OTHER_TYPE {
-        (job_type, "c")
+        (job_type, TypeClass::Custom)
     } else {
-        (OTHER_TYPE, "o")
+        (OTHER_TYPE, TypeClass::Other)
     }
 }
 
-fn parse_count(field: &str, value: &str) -> Result<u64> {
-    value.parse().map_err(|_| CountersError::CorruptCounter {
-        field: field.to_string(),
-        value: value.to_string(),
+/// The slot of the counter `name`, if it is one.
+fn counter_slot<'a>(counters: &'a mut JobCounters, name: &str) -> Option<&'a mut u64> {
+    Some(match name {
+        SUBMITTED => &mut counters.submitted,
+        STARTED => &mut counters.started,
+        COMPLETED => &mut counters.completed,
+        FAILED => &mut counters.failed,
+        RETRIED => &mut counters.retried,
+        DEAD_LETTERED => &mut counters.dead_lettered,
+        _ => return None,
     })
 }
 
-fn job_counters<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<JobCounters> {
-    let mut counters = JobCounters {
+fn zero_counters() -> JobCounters {
+    JobCounters {
         submitted: 0,
         started: 0,
         completed: 0,
         failed: 0,
         retried: 0,
         dead_lettered: 0,
-    };
-    for (field, value) in fields {
-        let slot = match field {
-            SUBMITTED => &mut counters.submitted,
-            STARTED => &mut counters.started,
-            COMPLETED => &mut counters.completed,
-            FAILED => &mut counters.failed,
-            RETRIED => &mut counters.retried,
-            DEAD_LETTERED => &mut counters.dead_lettered,
-            _ => continue,
-        };
-        *slot = parse_count(field, value)?;
     }
-    Ok(counters)
 }
 
 #[cfg(test)]
@@ -552,23 +440,23 @@ mod tests {
         let json = serde_json::Value::from;
         assert_eq!(
             classify_type(&event("job.created", json("sleep"), false)),
-            ("sleep", "b")
+            ("sleep", TypeClass::BuiltIn)
         );
         assert_eq!(
             classify_type(&event("job.created", json("resize-image"), false)),
-            ("resize-image", "c")
+            ("resize-image", TypeClass::Custom)
         );
         assert_eq!(
             classify_type(&event("job.created", json("other"), false)),
-            (OTHER_TYPE, "o")
+            (OTHER_TYPE, TypeClass::Other)
         );
         assert_eq!(
             classify_type(&event("job.created", json("Bad Type"), false)),
-            (OTHER_TYPE, "o")
+            (OTHER_TYPE, TypeClass::Other)
         );
         assert_eq!(
             classify_type(&event("job.created", serde_json::json!(7), false)),
-            (OTHER_TYPE, "o")
+            (OTHER_TYPE, TypeClass::Other)
         );
     }
 

@@ -1,11 +1,10 @@
-//! The stored form of an event: the envelope's JSON turned into BSON field by field (no
-//! extended-JSON interpretation, so a payload key such as `$date` stays a plain key), with
-//! `_id`, `jobId`, a BSON-date `occurredAt` and the sub-millisecond remainder added.
+//! The MongoDB adapter's stored form of an event: the envelope's JSON turned into BSON field
+//! by field (no extended-JSON interpretation, so a payload key such as `$date` stays a plain
+//! key), with `_id`, `jobId`, a BSON-date `occurredAt` and the sub-millisecond remainder added.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use mongodb::bson::{self, Bson, Document};
 use serde_json::{Map, Number, Value};
-use uuid::Uuid;
 
 use crate::contracts::event_envelope::EventEnvelope;
 
@@ -31,6 +30,9 @@ pub enum DocumentError {
     NotAnObject,
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    /// The stored bytes are not a well-formed BSON document.
+    #[error("malformed BSON: {0}")]
+    Bson(#[from] bson::raw::Error),
 }
 
 /// The document stored for `event`.
@@ -59,22 +61,10 @@ pub(crate) fn to_document(event: &EventEnvelope) -> Result<Document, DocumentErr
     if sub_millis != 0 {
         document.insert(SUB_MILLIS_FIELD, sub_millis);
     }
-    if let Some(job_id) = job_id_of(event) {
+    if let Some(job_id) = crate::job_id_of(event) {
         document.insert(JOB_ID, job_id.to_string());
     }
     Ok(document)
-}
-
-/// `payload.jobId` as a UUID, when the event has one (every lifecycle event does).
-fn job_id_of(event: &EventEnvelope) -> Option<Uuid> {
-    let text = event.payload.get("jobId")?.as_str()?;
-    match Uuid::try_parse(text) {
-        Ok(job_id) => Some(job_id),
-        Err(_) => {
-            tracing::warn!(event_id = %event.event_id, job_id = text, "payload.jobId is not a UUID; the event is not indexed by job");
-            None
-        }
-    }
 }
 
 /// The envelope a stored document holds.

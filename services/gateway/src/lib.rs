@@ -25,7 +25,8 @@ use contracts::job_acceptance::JobAcceptance;
 use contracts::job_created::{JobCreated, JobCreatedEventType, JobCreatedPayload};
 use contracts::job_submission::JobSubmission;
 use observatory_messaging::{
-    BrokerError, JOB_CREATED, MessageMeta, ReconnectingPublisher, Topology,
+    BrokerConnector, BrokerError, JOB_CREATED, MessageMeta, RabbitMq, ReconnectingPublisher,
+    Topology,
 };
 use observatory_runtime::http::{
     ApiError, ContractJson, ContractRouter, CorrelationId, Readiness, RouterError, probe,
@@ -100,6 +101,8 @@ pub struct GatewayState {
 
 struct Inner {
     publisher: ReconnectingPublisher,
+    /// The broker's name in `/readyz`.
+    broker_kind: &'static str,
     topology: Topology,
     producer: EventProducer,
     default_max_attempts: NonZeroU64,
@@ -112,6 +115,7 @@ impl GatewayState {
     pub fn new(
         config: &GatewayConfig,
         publisher: ReconnectingPublisher,
+        broker_kind: &'static str,
     ) -> Result<Self, GatewayError> {
         let metrics = ServiceMetrics::new("gateway");
         let submitted = IntCounterVec::new(
@@ -155,6 +159,7 @@ impl GatewayState {
         Ok(Self {
             inner: Arc::new(Inner {
                 publisher,
+                broker_kind,
                 topology: Topology::new(config.broker_prefix.clone()),
                 producer,
                 default_max_attempts,
@@ -177,11 +182,14 @@ impl GatewayState {
 /// The gateway's router: exactly the operations of `openapi/gateway.yaml`.
 pub fn router(state: GatewayState, body_limit: usize) -> Result<axum::Router, RouterError> {
     let publisher = state.inner.publisher.clone();
-    let readiness = Readiness::default().with(probe("rabbitmq", move || {
+    let kind = state.inner.broker_kind;
+    let readiness = Readiness::default().with(probe(kind, move || {
         if publisher.is_ready() {
             Ok(())
         } else {
-            Err("not connected to RabbitMQ (reconnecting)".into())
+            Err(format!(
+                "not connected to the broker ({kind}); reconnecting"
+            ))
         }
     }));
     ContractRouter::new(
@@ -203,22 +211,33 @@ pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(
             addr: config.gateway_addr,
             source,
         })?;
-    serve(config, listener, shutdown).await
+    let broker = Arc::new(RabbitMq::new(
+        config.rabbitmq_url.clone(),
+        Topology::new(config.broker_prefix.clone()),
+    ));
+    serve(config, listener, broker, shutdown).await
 }
 
-/// [`run`] on an already bound listener (port 0 in tests and `observatory up`).
+/// [`run`] on an already bound listener (port 0 in tests and `observatory up`), publishing
+/// through `broker` (its topology is the one used; `rabbitmq_url` and `broker_prefix` are
+/// ignored).
 pub async fn serve(
     config: GatewayConfig,
     listener: tokio::net::TcpListener,
+    broker: Arc<dyn BrokerConnector>,
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
+    let config = GatewayConfig {
+        broker_prefix: broker.topology().prefix().to_owned(),
+        ..config
+    };
+    let kind = broker.kind();
     let publisher = ReconnectingPublisher::start(
-        config.rabbitmq_url.clone(),
-        Topology::new(config.broker_prefix.clone()),
+        broker,
         Duration::from_millis(config.confirm_timeout_ms),
         shutdown.clone(),
     );
-    let state = GatewayState::new(&config, publisher)?;
+    let state = GatewayState::new(&config, publisher, kind)?;
     let app = router(state, config.body_limit)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gateway listening");

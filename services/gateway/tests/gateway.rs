@@ -7,12 +7,14 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use observatory_gateway::{GatewayConfig, GatewayState, router};
 use observatory_messaging::{
-    BasicAckOptions, Broker, Consumer, ReconnectingPublisher, Topology, next_delivery,
+    BrokerConnector, MessageBroker, RabbitMq, ReconnectingPublisher, Subscription, Topology,
+    next_delivery,
 };
 use observatory_runtime::shutdown::CancellationToken;
 use observatory_test_support::{rabbitmq_url, unique_name};
 use observatory_validation::ContractValidator;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -29,19 +31,17 @@ fn config(prefix: &str, rabbitmq_url: String) -> GatewayConfig {
 }
 
 /// A gateway state with a connected publisher, and a broker to observe the jobs queue.
-async fn connected(shutdown: &CancellationToken) -> (GatewayState, Broker) {
+async fn connected(shutdown: &CancellationToken) -> (GatewayState, Arc<dyn MessageBroker>) {
     let prefix = unique_name();
-    let broker = Broker::connect(&rabbitmq_url(), Topology::new(prefix.clone()))
+    let connector = Arc::new(RabbitMq::new(rabbitmq_url(), Topology::new(prefix.clone())));
+    let broker = connector
+        .connect()
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
     let cfg = config(&prefix, rabbitmq_url());
-    let publisher = ReconnectingPublisher::start(
-        cfg.rabbitmq_url.clone(),
-        Topology::new(prefix),
-        Duration::from_secs(5),
-        shutdown.clone(),
-    );
-    let state = GatewayState::new(&cfg, publisher).unwrap();
+    let publisher =
+        ReconnectingPublisher::start(connector, Duration::from_secs(5), shutdown.clone());
+    let state = GatewayState::new(&cfg, publisher, "rabbitmq").unwrap();
     tokio::time::timeout(Duration::from_secs(10), async {
         while !state.is_ready() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -52,7 +52,7 @@ async fn connected(shutdown: &CancellationToken) -> (GatewayState, Broker) {
     (state, broker)
 }
 
-async fn cleanup(broker: &Broker) {
+async fn cleanup(broker: &Arc<dyn MessageBroker>) {
     broker.delete_queues().await.unwrap();
 }
 
@@ -78,7 +78,7 @@ async fn post(
     )
 }
 
-async fn next_job_message(consumer: &mut Consumer) -> Value {
+async fn next_job_message(consumer: &mut Subscription) -> Value {
     let delivery = tokio::time::timeout(
         Duration::from_secs(5),
         next_delivery(consumer, &CancellationToken::new()),
@@ -87,8 +87,7 @@ async fn next_job_message(consumer: &mut Consumer) -> Value {
     .expect("a message within 5 s")
     .expect("consumer open")
     .unwrap();
-    delivery.ack(BasicAckOptions::default()).await.unwrap();
-    assert_eq!(delivery.properties.delivery_mode(), &Some(2), "persistent");
+    delivery.ack().await.unwrap();
     serde_json::from_slice(&delivery.data).unwrap()
 }
 
@@ -196,13 +195,13 @@ async fn without_a_broker_the_answer_is_503_with_retry_after_and_not_ready() {
     let shutdown = CancellationToken::new();
     // Nothing listens on port 1: the publisher keeps retrying in the background.
     let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
-    let publisher = ReconnectingPublisher::start(
+    let connector = Arc::new(RabbitMq::new(
         cfg.rabbitmq_url.clone(),
         Topology::new(cfg.broker_prefix.clone()),
-        Duration::from_secs(1),
-        shutdown.clone(),
-    );
-    let state = GatewayState::new(&cfg, publisher).unwrap();
+    ));
+    let publisher =
+        ReconnectingPublisher::start(connector, Duration::from_secs(1), shutdown.clone());
+    let state = GatewayState::new(&cfg, publisher, "rabbitmq").unwrap();
     let app = router(state, 64 * 1024).unwrap();
     let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -245,14 +244,14 @@ async fn accepted_jobs_are_counted_by_bounded_type() {
 async fn the_generated_client_submits_over_http() {
     let shutdown = CancellationToken::new();
     let prefix = unique_name();
-    let broker = Broker::connect(&rabbitmq_url(), Topology::new(prefix.clone()))
-        .await
-        .unwrap();
+    let connector = Arc::new(RabbitMq::new(rabbitmq_url(), Topology::new(prefix.clone())));
+    let broker = connector.connect().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(observatory_gateway::serve(
         config(&prefix, rabbitmq_url()),
         listener,
+        connector,
         shutdown.clone(),
     ));
     let client = observatory_client::gateway::Client::new(&format!("http://{addr}"));

@@ -1,4 +1,5 @@
-//! The message broker seam and its RabbitMQ adapter (lapin).
+//! The message broker port, with two adapters: RabbitMQ ([`RabbitMq`], lapin) and an
+//! in-process broker ([`EmbeddedBroker`]) for `observatory up` without servers.
 //!
 //! Topology (every name starts with a configurable prefix, default `observatory`, so that
 //! deployments and test runs sharing a broker never see each other's messages):
@@ -13,25 +14,32 @@
 //! `next_attempt_at`, so a pending retry survives any restart and the read model can show it
 //! (see `observatory-job-store`).
 //!
-//! Publishing is persistent, mandatory, and confirmed: [`Publisher::publish`] returns only
-//! after the broker confirmed it stored (or routed) the message.
+//! What every adapter promises (held by `tests/conformance.rs`, run against both):
+//! - [`MessagePublisher::publish`] returns only after the broker stored the message in every
+//!   bound queue; a message no queue is bound for is an error ([`BrokerError::Unroutable`]),
+//!   never a silent drop.
+//! - One consumer of a queue receives its messages in publish order (requeued messages come
+//!   back first, marked `redelivered`); at most `prefetch` deliveries are unacknowledged at once.
+//! - A delivery is settled by [`Delivery::ack`] or [`Delivery::nack`]; a nack with requeue
+//!   redelivers it, a nack without requeue dead-letters it (consumer queues route rejected
+//!   messages to `P.dead-letters`). Deliveries left unsettled when their connection closes
+//!   are redelivered.
 
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
-use observatory_runtime::shutdown::CancellationToken;
+mod embedded;
+mod rabbitmq;
+mod topology;
+
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use lapin::Consumer;
-pub use lapin::message::Delivery;
-pub use lapin::options::{BasicAckOptions, BasicNackOptions};
+use async_trait::async_trait;
+use futures_util::{Stream, StreamExt};
+use observatory_runtime::shutdown::CancellationToken;
+
+pub use crate::embedded::EmbeddedBroker;
+pub use crate::rabbitmq::RabbitMq;
+pub use crate::topology::{Binding, ExchangeKind, Topology};
 
 /// Routing key of job messages (new jobs and retries).
 pub const JOB_CREATED: &str = "job.created";
@@ -52,182 +60,14 @@ pub enum BrokerError {
     Nacked,
     #[error("no queue is bound for routing key {0:?} on exchange {1:?}")]
     Unroutable(String, String),
-}
-
-/// Names and declarations of every exchange and queue.
-#[derive(Debug, Clone)]
-pub struct Topology {
-    prefix: String,
-}
-
-impl Topology {
-    pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub fn jobs_exchange(&self) -> String {
-        format!("{}.jobs", self.prefix)
-    }
-
-    pub fn jobs_queue(&self) -> String {
-        format!("{}.jobs", self.prefix)
-    }
-
-    pub fn events_exchange(&self) -> String {
-        format!("{}.events", self.prefix)
-    }
-
-    pub fn metrics_queue(&self) -> String {
-        format!("{}.metrics-engine", self.prefix)
-    }
-
-    pub fn dead_letter_exchange(&self) -> String {
-        format!("{}.dead-letters", self.prefix)
-    }
-
-    pub fn dead_letter_queue(&self) -> String {
-        format!("{}.dead-letters", self.prefix)
-    }
-
-    /// Every queue the system reads, for depth reporting.
-    pub fn queues(&self) -> Vec<String> {
-        vec![
-            self.jobs_queue(),
-            self.metrics_queue(),
-            self.dead_letter_queue(),
-        ]
-    }
-
-    /// Declares everything (idempotent: safe for every process to do at start).
-    pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        let queue = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        channel
-            .exchange_declare(
-                self.jobs_exchange().into(),
-                ExchangeKind::Direct,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                self.events_exchange().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                self.dead_letter_exchange().into(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-
-        // Consumer queues dead-letter what is rejected without requeue, so nothing is dropped
-        // even when a consumer gives up on a message without publishing it itself.
-        let mut consumer_args = FieldTable::default();
-        consumer_args.insert(
-            "x-dead-letter-exchange".into(),
-            string(&self.dead_letter_exchange()),
-        );
-        channel
-            .queue_declare(self.jobs_queue().into(), queue, consumer_args.clone())
-            .await?;
-        bind(
-            channel,
-            self.jobs_queue(),
-            self.jobs_exchange(),
-            JOB_CREATED,
-        )
-        .await?;
-        channel
-            .queue_declare(self.metrics_queue().into(), queue, consumer_args)
-            .await?;
-        bind(
-            channel,
-            self.metrics_queue(),
-            self.events_exchange(),
-            "job.*",
-        )
-        .await?;
-        // The gateway's one confirmed publish of a job.created reaches both the processor and
-        // the metrics engine (which logs and counts submissions).
-        bind(
-            channel,
-            self.metrics_queue(),
-            self.jobs_exchange(),
-            JOB_CREATED,
-        )
-        .await?;
-        channel
-            .queue_declare(
-                self.dead_letter_queue().into(),
-                queue,
-                FieldTable::default(),
-            )
-            .await?;
-        bind(
-            channel,
-            self.dead_letter_queue(),
-            self.dead_letter_exchange(),
-            "",
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Deletes every queue.
-    pub async fn delete_queues(&self, channel: &Channel) -> Result<(), BrokerError> {
-        for queue in self.queues() {
-            channel
-                .queue_delete(queue.into(), QueueDeleteOptions::default())
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-/// Binds `queue` to `exchange` for `routing_key`.
-async fn bind(
-    channel: &Channel,
-    queue: String,
-    exchange: String,
-    routing_key: &str,
-) -> Result<(), BrokerError> {
-    channel
-        .queue_bind(
-            queue.into(),
-            exchange.into(),
-            routing_key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(())
-}
-
-fn string(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+    #[error("queue {0:?} does not exist")]
+    NoSuchQueue(String),
+    #[error("the delivery was already acknowledged or rejected")]
+    AlreadySettled,
 }
 
 /// What a message says about itself besides its body.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageMeta {
     pub message_id: Option<String>,
     pub correlation_id: Option<String>,
@@ -235,171 +75,145 @@ pub struct MessageMeta {
     pub headers: Vec<(String, String)>,
 }
 
-/// A connection with the topology declared.
-pub struct Broker {
-    connection: Connection,
-    topology: Topology,
-}
-
-impl Broker {
-    /// Connects once and declares the topology.
-    pub async fn connect(url: &str, topology: Topology) -> Result<Self, BrokerError> {
-        let connection = Connection::connect(url, ConnectionProperties::default())
-            .await
-            .map_err(BrokerError::Connect)?;
-        let channel = connection.create_channel().await?;
-        topology.declare(&channel).await?;
-        let _ = channel.close(200, "topology declared".into()).await;
-        Ok(Self {
-            connection,
-            topology,
-        })
-    }
-
-    /// Connects, retrying with backoff (and saying so) until it succeeds or `shutdown` fires.
-    pub async fn connect_with_retry(
-        url: &str,
-        topology: Topology,
-        shutdown: &CancellationToken,
-    ) -> Option<Self> {
-        observatory_runtime::backoff::connect_with_retry("RabbitMQ", &redact(url), shutdown, || {
-            Self::connect(url, topology.clone())
-        })
-        .await
-    }
-
-    pub fn topology(&self) -> &Topology {
-        &self.topology
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.connection.status().connected()
-    }
-
-    /// A publisher on its own channel, with publisher confirms enabled.
-    pub async fn publisher(&self, confirm_timeout: Duration) -> Result<Publisher, BrokerError> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(Publisher {
-            channel,
-            confirm_timeout,
-        })
-    }
-
-    /// Consumes `queue` on its own channel with at most `prefetch` unacknowledged messages.
-    pub async fn consume(
-        &self,
-        queue: &str,
-        consumer_tag: &str,
-        prefetch: u16,
-    ) -> Result<lapin::Consumer, BrokerError> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        Ok(channel
-            .basic_consume(
-                queue.into(),
-                consumer_tag.into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?)
-    }
-
-    /// (ready messages, consumers) of a queue, without creating it.
-    pub async fn queue_depth(&self, queue: &str) -> Result<(u32, u32), BrokerError> {
-        let channel = self.connection.create_channel().await?;
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        let _ = channel.close(200, "depth read".into()).await;
-        let q = declared?;
-        Ok((q.message_count(), q.consumer_count()))
-    }
-
-    /// Deletes every queue of the topology (tests clean up with this).
-    pub async fn delete_queues(&self) -> Result<(), BrokerError> {
-        let channel = self.connection.create_channel().await?;
-        self.topology.delete_queues(&channel).await
-    }
-
-    pub async fn close(&self) {
-        let _ = self.connection.close(200, "shutting down".into()).await;
+impl MessageMeta {
+    /// The value of header `name`, if the message has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
-/// A channel in confirm mode. Concurrent publishes on one publisher are pipelined: each
-/// waits for its own confirm.
-#[derive(Clone)]
-pub struct Publisher {
-    channel: Channel,
-    confirm_timeout: Duration,
+/// Settles one delivery with the adapter that delivered it.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// `multiple`: also every earlier unsettled delivery of the same consumer.
+    async fn ack(&self, multiple: bool) -> Result<(), BrokerError>;
+    async fn nack(&self, multiple: bool, requeue: bool) -> Result<(), BrokerError>;
 }
 
-impl Publisher {
+/// A received message, to be settled exactly once.
+pub struct Delivery {
+    pub data: Vec<u8>,
+    pub exchange: String,
+    pub routing_key: String,
+    /// Delivered before and returned to the queue unsettled (or nacked with requeue).
+    pub redelivered: bool,
+    pub meta: MessageMeta,
+    acker: Box<dyn Acker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .field("redelivered", &self.redelivered)
+            .field("meta", &self.meta)
+            .field("bytes", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    pub async fn ack(&self) -> Result<(), BrokerError> {
+        self.acker.ack(false).await
+    }
+
+    /// Acknowledges this delivery and every earlier unsettled one of the same consumer.
+    pub async fn ack_up_to(&self) -> Result<(), BrokerError> {
+        self.acker.ack(true).await
+    }
+
+    /// Rejects it: back to the queue when `requeue`, else to the dead-letter exchange.
+    pub async fn nack(&self, requeue: bool) -> Result<(), BrokerError> {
+        self.acker.nack(false, requeue).await
+    }
+
+    /// Rejects this delivery and every earlier unsettled one of the same consumer.
+    pub async fn nack_up_to(&self, requeue: bool) -> Result<(), BrokerError> {
+        self.acker.nack(true, requeue).await
+    }
+}
+
+/// The deliveries of one consumer; ends when its connection closes.
+pub type Subscription = Pin<Box<dyn Stream<Item = Result<Delivery, BrokerError>> + Send>>;
+
+/// Publishes with confirms. Concurrent publishes on one publisher are pipelined: each waits
+/// for its own confirm.
+#[async_trait]
+pub trait MessagePublisher: Send + Sync {
     /// Publishes a persistent JSON message and waits until the broker confirms it.
-    pub async fn publish(
+    async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         meta: &MessageMeta,
-    ) -> Result<(), BrokerError> {
-        let mut properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into());
-        if let Some(id) = &meta.message_id {
-            properties = properties.with_message_id(ShortString::from(id.as_str()));
-        }
-        if let Some(id) = &meta.correlation_id {
-            properties = properties.with_correlation_id(ShortString::from(id.as_str()));
-        }
-        if !meta.headers.is_empty() {
-            let mut headers = FieldTable::default();
-            for (k, v) in &meta.headers {
-                headers.insert(k.as_str().into(), string(v));
-            }
-            properties = properties.with_headers(headers);
-        }
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
-        let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                body,
-                properties,
-            )
-            .await?;
-        match tokio::time::timeout(self.confirm_timeout, confirm).await {
-            Err(_) => Err(BrokerError::ConfirmTimeout(self.confirm_timeout)),
-            Ok(Err(error)) => Err(error.into()),
-            Ok(Ok(Confirmation::Ack(Some(_returned)))) => {
-                Err(BrokerError::Unroutable(routing_key.into(), exchange.into()))
-            }
-            Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-            Ok(Ok(Confirmation::Nack(_))) => Err(BrokerError::Nacked),
-            Ok(Ok(Confirmation::NotRequested)) => Ok(()),
-        }
-    }
+    ) -> Result<(), BrokerError>;
 
-    pub fn is_open(&self) -> bool {
-        self.channel.status().connected()
-    }
+    fn is_open(&self) -> bool;
+}
+
+/// A publisher handle; cheap to clone.
+pub type Publisher = Arc<dyn MessagePublisher>;
+
+/// One connection to a broker, with the topology declared.
+#[async_trait]
+pub trait MessageBroker: Send + Sync {
+    fn topology(&self) -> &Topology;
+
+    fn is_connected(&self) -> bool;
+
+    /// A publisher with confirms; a confirm not received within `confirm_timeout` is an error.
+    async fn publisher(&self, confirm_timeout: Duration) -> Result<Publisher, BrokerError>;
+
+    /// Consumes `queue` with at most `prefetch` unacknowledged deliveries.
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        prefetch: u16,
+    ) -> Result<Subscription, BrokerError>;
+
+    /// (ready messages, consumers) of a queue.
+    async fn queue_depth(&self, queue: &str) -> Result<(u32, u32), BrokerError>;
+
+    /// Deletes every queue of the topology (tests clean up with this).
+    async fn delete_queues(&self) -> Result<(), BrokerError>;
+
+    /// Closes the connection: its consumers end and their unsettled deliveries are requeued.
+    async fn close(&self);
+}
+
+/// How a service reaches its broker: it connects (again, after a loss) through this.
+#[async_trait]
+pub trait BrokerConnector: Send + Sync {
+    /// Connects once and declares the topology.
+    async fn connect(&self) -> Result<Arc<dyn MessageBroker>, BrokerError>;
+
+    /// What it connects to, for logs and the start-up banner (no passwords).
+    fn describe(&self) -> String;
+
+    /// The name of the dependency in `/readyz` and in messages, e.g. `rabbitmq`.
+    fn kind(&self) -> &'static str;
+
+    fn topology(&self) -> &Topology;
+}
+
+/// Connects, retrying with backoff (and saying so) until it succeeds or `shutdown` fires.
+pub async fn connect_with_retry(
+    connector: &dyn BrokerConnector,
+    shutdown: &CancellationToken,
+) -> Option<Arc<dyn MessageBroker>> {
+    observatory_runtime::backoff::connect_with_retry(
+        connector.kind(),
+        &connector.describe(),
+        shutdown,
+        || connector.connect(),
+    )
+    .await
 }
 
 /// A publisher that keeps itself connected: a background task connects (with backoff),
@@ -414,17 +228,14 @@ pub struct ReconnectingPublisher {
 
 impl ReconnectingPublisher {
     pub fn start(
-        url: String,
-        topology: Topology,
+        connector: Arc<dyn BrokerConnector>,
         confirm_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         let current: Arc<RwLock<Option<Publisher>>> = Arc::default();
         let slot = current.clone();
         tokio::spawn(async move {
-            while let Some(broker) =
-                Broker::connect_with_retry(&url, topology.clone(), &shutdown).await
-            {
+            while let Some(broker) = connect_with_retry(connector.as_ref(), &shutdown).await {
                 match broker.publisher(confirm_timeout).await {
                     Ok(publisher) => set(&slot, Some(publisher)),
                     Err(error) => tracing::warn!(%error, "opening a publisher channel"),
@@ -433,7 +244,10 @@ impl ReconnectingPublisher {
                 loop {
                     let healthy = broker.is_connected() && read(&slot).is_some_and(|p| p.is_open());
                     if !healthy {
-                        tracing::warn!("lost the RabbitMQ connection; reconnecting");
+                        tracing::warn!(
+                            broker = connector.kind(),
+                            "lost the broker connection; reconnecting"
+                        );
                         break;
                     }
                     tokio::select! {
@@ -489,11 +303,11 @@ pub fn redact(url: &str) -> String {
 
 /// Reads the next delivery, or `None` when the consumer ended or `shutdown` fired.
 pub async fn next_delivery(
-    consumer: &mut lapin::Consumer,
+    consumer: &mut Subscription,
     shutdown: &CancellationToken,
 ) -> Option<Result<Delivery, BrokerError>> {
     tokio::select! {
-        next = consumer.next() => next.map(|r| r.map_err(BrokerError::from)),
+        next = consumer.next() => next,
         _ = shutdown.cancelled() => None,
     }
 }
@@ -509,5 +323,15 @@ mod tests {
             "amqp://guest:***@host:5672/%2f"
         );
         assert_eq!(redact("amqp://host"), "amqp://host");
+    }
+
+    #[test]
+    fn headers_are_found_by_name() {
+        let meta = MessageMeta {
+            headers: vec![("a".into(), "1".into()), ("b".into(), "2".into())],
+            ..Default::default()
+        };
+        assert_eq!(meta.header("b"), Some("2"));
+        assert_eq!(meta.header("c"), None);
     }
 }

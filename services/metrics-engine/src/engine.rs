@@ -1,7 +1,5 @@
 //! The consumer: connections (with retries), batches, dead letters, stores, acknowledgements.
 
-use observatory_messaging::redact;
-use observatory_runtime::backoff::connect_with_retry;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -10,18 +8,18 @@ use futures_util::future::{BoxFuture, join_all};
 use observatory_counters::{Counters, CountersError};
 use observatory_event_log::{EventLog, EventLogError};
 use observatory_messaging::{
-    BasicAckOptions, BasicNackOptions, Broker, BrokerError, Delivery, MessageMeta, Publisher,
-    REASON_HEADER, Topology, next_delivery,
+    BrokerError, Delivery, MessageBroker, MessageMeta, Publisher, REASON_HEADER, Topology,
+    connect_with_retry, next_delivery,
 };
 use observatory_runtime::backoff::Backoff;
 use observatory_runtime::http::ReadinessCheck;
 use observatory_runtime::shutdown::CancellationToken;
 use tokio::time::Instant;
 
-use crate::MetricsEngineConfig;
 use crate::contracts::event_envelope::EventEnvelope;
 use crate::metrics::{COUNTERS, EVENT_LOG, EngineMetrics};
 use crate::validate::{Rejection, Validators};
+use crate::{MetricsEngineBackends, MetricsEngineConfig};
 
 /// How long a dead-letter publish may wait for the broker's confirm.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,17 +30,17 @@ const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(crate) struct Shared {
     /// The broker connection, while the engine is consuming on it.
-    broker: RwLock<Option<Arc<Broker>>>,
-    counters: OnceLock<Counters>,
-    event_log: OnceLock<EventLog>,
+    broker: RwLock<Option<Arc<dyn MessageBroker>>>,
+    counters: OnceLock<Arc<dyn Counters>>,
+    event_log: OnceLock<Arc<dyn EventLog>>,
 }
 
 impl Shared {
-    fn set_broker(&self, broker: Option<Arc<Broker>>) {
+    fn set_broker(&self, broker: Option<Arc<dyn MessageBroker>>) {
         *self.broker.write().unwrap_or_else(|p| p.into_inner()) = broker;
     }
 
-    fn broker(&self) -> Option<Arc<Broker>> {
+    fn broker(&self) -> Option<Arc<dyn MessageBroker>> {
         self.broker
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -50,32 +48,32 @@ impl Shared {
     }
 }
 
-/// One dependency in `/readyz`.
+#[derive(Clone, Copy)]
+enum Which {
+    Broker,
+    Counters,
+    EventLog,
+}
+
+/// One dependency in `/readyz`, named by the adapter that serves it (e.g. `rabbitmq`).
 pub(crate) struct DependencyCheck {
     name: &'static str,
+    which: Which,
     shared: Arc<Shared>,
 }
 
 impl DependencyCheck {
-    pub(crate) fn rabbitmq(shared: Arc<Shared>) -> Self {
-        Self {
-            name: "rabbitmq",
-            shared,
-        }
-    }
-
-    pub(crate) fn redis(shared: Arc<Shared>) -> Self {
-        Self {
-            name: "redis",
-            shared,
-        }
-    }
-
-    pub(crate) fn mongodb(shared: Arc<Shared>) -> Self {
-        Self {
-            name: "mongodb",
-            shared,
-        }
+    pub(crate) fn all(shared: &Arc<Shared>, backends: &MetricsEngineBackends) -> [Self; 3] {
+        let check = |name, which| Self {
+            name,
+            which,
+            shared: shared.clone(),
+        };
+        [
+            check(backends.broker.kind(), Which::Broker),
+            check(backends.counters.kind, Which::Counters),
+            check(backends.event_log.kind, Which::EventLog),
+        ]
     }
 }
 
@@ -86,19 +84,22 @@ impl ReadinessCheck for DependencyCheck {
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            match self.name {
-                "rabbitmq" => match self.shared.broker() {
+            let name = self.name;
+            match self.which {
+                Which::Broker => match self.shared.broker() {
                     Some(broker) if broker.is_connected() => Ok(()),
-                    Some(_) => Err("the connection to RabbitMQ is lost".into()),
-                    None => Err("not consuming from RabbitMQ (connecting)".into()),
+                    Some(_) => Err(format!("the connection to the broker ({name}) is lost")),
+                    None => Err(format!(
+                        "not consuming from the broker ({name}); connecting"
+                    )),
                 },
-                "redis" => match self.shared.counters.get() {
+                Which::Counters => match self.shared.counters.get() {
                     Some(counters) => counters.ping().await.map_err(|e| e.to_string()),
-                    None => Err("not connected to Redis yet".into()),
+                    None => Err(format!("not connected to the counters ({name}) yet")),
                 },
-                _ => match self.shared.event_log.get() {
+                Which::EventLog => match self.shared.event_log.get() {
                     Some(log) => log.ping().await.map_err(|e| e.to_string()),
-                    None => Err("not connected to MongoDB yet".into()),
+                    None => Err(format!("not connected to the event log ({name}) yet")),
                 },
             }
         })
@@ -109,23 +110,15 @@ impl ReadinessCheck for DependencyCheck {
 /// connection is lost.
 pub(crate) async fn consume(
     config: MetricsEngineConfig,
+    backends: MetricsEngineBackends,
     shared: Arc<Shared>,
     validators: Validators,
     metrics: EngineMetrics,
     shutdown: CancellationToken,
 ) {
-    let (redis_target, mongodb_target) = (redact(&config.redis_url), redact(&config.mongodb_url));
     let (counters, event_log) = tokio::join!(
-        connect_with_retry("Redis", &redis_target, &shutdown, || async {
-            let counters = Counters::connect(&config.redis_url, &config.redis_prefix).await?;
-            counters.ping().await?;
-            Ok::<_, CountersError>(counters)
-        }),
-        connect_with_retry("MongoDB", &mongodb_target, &shutdown, || async {
-            let log = EventLog::connect(&config.mongodb_url, &config.mongodb_database).await?;
-            log.ping().await?;
-            Ok::<_, EventLogError>(log)
-        }),
+        backends.counters.connect_with_retry(&shutdown),
+        backends.event_log.connect_with_retry(&shutdown),
     );
     let (Some(counters), Some(event_log)) = (counters, event_log) else {
         return;
@@ -133,7 +126,7 @@ pub(crate) async fn consume(
     let _ = shared.counters.set(counters.clone());
     let _ = shared.event_log.set(event_log.clone());
 
-    let topology = Topology::new(config.broker_prefix.clone());
+    let topology = backends.broker.topology().clone();
     let mut engine = Engine {
         validators,
         metrics,
@@ -146,12 +139,9 @@ pub(crate) async fn consume(
     };
     let mut reconnect = Backoff::default();
     loop {
-        let Some(broker) =
-            Broker::connect_with_retry(&config.rabbitmq_url, topology.clone(), &shutdown).await
-        else {
+        let Some(broker) = connect_with_retry(backends.broker.as_ref(), &shutdown).await else {
             return;
         };
-        let broker = Arc::new(broker);
         let ended = engine
             .consume_connection(&broker, &topology, config.prefetch, &shared, &shutdown)
             .await;
@@ -163,7 +153,7 @@ pub(crate) async fn consume(
             return;
         }
         let delay = reconnect.next_delay();
-        tracing::warn!(retry_in = ?delay, "lost the RabbitMQ consumer; reconnecting");
+        tracing::warn!(retry_in = ?delay, "lost the broker consumer; reconnecting");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.cancelled() => return,
@@ -180,8 +170,8 @@ enum Ended {
 struct Engine {
     validators: Validators,
     metrics: EngineMetrics,
-    counters: Counters,
-    event_log: EventLog,
+    counters: Arc<dyn Counters>,
+    event_log: Arc<dyn EventLog>,
     batch_size: usize,
     batch_wait: Duration,
     dead_letter_exchange: String,
@@ -200,7 +190,7 @@ impl Engine {
     /// Consumes on one broker connection until shutdown or until the connection fails.
     async fn consume_connection(
         &mut self,
-        broker: &Arc<Broker>,
+        broker: &Arc<dyn MessageBroker>,
         topology: &Topology,
         prefetch: u16,
         shared: &Shared,
@@ -344,12 +334,7 @@ impl Engine {
         match stored {
             Ok(()) => {
                 self.store_backoff = Backoff::default();
-                acknowledged(
-                    last.acker
-                        .ack(BasicAckOptions { multiple: true })
-                        .await
-                        .map_err(BrokerError::from)?,
-                )?;
+                last.ack_up_to().await?;
                 let now = Utc::now();
                 for event in events {
                     self.metrics
@@ -386,15 +371,7 @@ impl Engine {
                     // On shutdown the connection closes and the broker requeues the batch.
                     () = shutdown.cancelled() => return Ok(()),
                 }
-                acknowledged(
-                    last.acker
-                        .nack(BasicNackOptions {
-                            multiple: true,
-                            requeue: true,
-                        })
-                        .await
-                        .map_err(BrokerError::from)?,
-                )
+                last.nack_up_to(true).await
             }
         }
     }
@@ -451,17 +428,13 @@ impl Engine {
         publisher: &Publisher,
     ) -> Result<(), BrokerError> {
         let reason = rejection.reason();
-        let properties = &delivery.properties;
-        let correlation_id = properties
-            .correlation_id()
-            .as_ref()
-            .map(|id| id.as_str().to_string())
+        let correlation_id = delivery
+            .meta
+            .correlation_id
+            .clone()
             .or_else(|| correlation_id_in(&delivery.data));
         let meta = MessageMeta {
-            message_id: properties
-                .message_id()
-                .as_ref()
-                .map(|id| id.as_str().to_string()),
+            message_id: delivery.meta.message_id.clone(),
             correlation_id: correlation_id.clone(),
             headers: vec![(REASON_HEADER.to_string(), reason.clone())],
         };
@@ -473,13 +446,7 @@ impl Engine {
                 &meta,
             )
             .await?;
-        acknowledged(
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(BrokerError::from)?,
-        )?;
+        delivery.ack().await?;
         self.metrics
             .dead_lettered
             .with_label_values(&[rejection.code()])
@@ -494,16 +461,6 @@ impl Engine {
     }
 }
 
-/// `ack`/`nack` answer `false` when the delivery's channel is gone: treat it as a lost
-/// connection (the broker redelivers).
-fn acknowledged(done: bool) -> Result<(), BrokerError> {
-    if done {
-        Ok(())
-    } else {
-        Err(BrokerError::NotConnected)
-    }
-}
-
 /// The correlation id of a body that is JSON with a `correlationId` string, for logs.
 fn correlation_id_in(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -515,7 +472,7 @@ fn correlation_id_in(body: &[u8]) -> Option<String> {
 
 /// Keeps the queue-depth gauge current until `stop`.
 async fn refresh_queue_depth(
-    broker: Arc<Broker>,
+    broker: Arc<dyn MessageBroker>,
     queue: String,
     metrics: EngineMetrics,
     stop: CancellationToken,

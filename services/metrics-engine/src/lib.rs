@@ -47,6 +47,10 @@ mod validate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use observatory_counters::{Counters, RedisCounters};
+use observatory_event_log::{EventLog, MongoEventLog};
+use observatory_messaging::{BrokerConnector, RabbitMq, Topology, redact};
+use observatory_runtime::backoff::Dependency;
 use observatory_runtime::http::{ContractRouter, Readiness, RouterError};
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
@@ -163,6 +167,54 @@ pub enum MetricsEngineError {
     Schema(#[from] SchemaError),
 }
 
+/// What the metrics engine runs on: a broker, the counters and the event log, whichever
+/// adapters serve them.
+pub struct MetricsEngineBackends {
+    pub broker: Arc<dyn BrokerConnector>,
+    pub counters: Dependency<dyn Counters>,
+    pub event_log: Dependency<dyn EventLog>,
+}
+
+impl MetricsEngineBackends {
+    /// RabbitMQ, Redis and MongoDB as `config` names them.
+    pub fn from_config(config: &MetricsEngineConfig) -> Self {
+        let (redis_url, redis_prefix) = (config.redis_url.clone(), config.redis_prefix.clone());
+        let (mongodb_url, database) = (config.mongodb_url.clone(), config.mongodb_database.clone());
+        Self {
+            broker: Arc::new(RabbitMq::new(
+                config.rabbitmq_url.clone(),
+                Topology::new(config.broker_prefix.clone()),
+            )),
+            counters: Dependency::connect(
+                "redis",
+                format!("Redis at {}", redact(&redis_url)),
+                move || {
+                    let (url, prefix) = (redis_url.clone(), redis_prefix.clone());
+                    async move {
+                        let counters = RedisCounters::connect(&url, &prefix).await?;
+                        counters.ping().await?;
+                        Ok::<Arc<dyn Counters>, observatory_counters::CountersError>(Arc::new(
+                            counters,
+                        ))
+                    }
+                },
+            ),
+            event_log: Dependency::connect(
+                "mongodb",
+                format!("MongoDB at {}", redact(&mongodb_url)),
+                move || {
+                    let (url, database) = (mongodb_url.clone(), database.clone());
+                    async move {
+                        let log = MongoEventLog::connect(&url, &database).await?;
+                        log.ping().await?;
+                        Ok::<Arc<dyn EventLog>, observatory_event_log::EventLogError>(Arc::new(log))
+                    }
+                },
+            ),
+        }
+    }
+}
+
 /// Runs the metrics engine until `shutdown` is cancelled: listens on
 /// [`MetricsEngineConfig::metrics_engine_addr`], connects to RabbitMQ, Redis and MongoDB (with
 /// retries), and consumes the metrics queue. Returns `Ok` after a clean shutdown.
@@ -183,6 +235,18 @@ pub async fn run_on(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), MetricsEngineError> {
+    let backends = MetricsEngineBackends::from_config(&config);
+    run_with(config, listener, backends, shutdown).await
+}
+
+/// [`run_on`] with the given backends (the URLs and prefixes in `config` are then ignored):
+/// `observatory up` passes embedded ones.
+pub async fn run_with(
+    config: MetricsEngineConfig,
+    listener: tokio::net::TcpListener,
+    backends: MetricsEngineBackends,
+    shutdown: CancellationToken,
+) -> Result<(), MetricsEngineError> {
     if config.batch_size == 0 {
         return Err(MetricsEngineError::Config(
             "--batch-size must be at least 1",
@@ -195,10 +259,11 @@ pub async fn run_on(
     let service_metrics = ServiceMetrics::new(SERVICE);
     let metrics = EngineMetrics::register(&service_metrics);
     let shared = Arc::new(Shared::default());
-    let readiness = Readiness::default()
-        .with(DependencyCheck::rabbitmq(shared.clone()))
-        .with(DependencyCheck::redis(shared.clone()))
-        .with(DependencyCheck::mongodb(shared.clone()));
+    let readiness = DependencyCheck::all(&shared, &backends)
+        .into_iter()
+        .fold(Readiness::default(), |readiness, check| {
+            readiness.with(check)
+        });
     let app = ContractRouter::new(
         SERVICE,
         env!("CARGO_PKG_VERSION"),
@@ -220,7 +285,7 @@ pub async fn run_on(
             .await
     });
 
-    let consumer = engine::consume(config, shared, validators, metrics, stop.clone());
+    let consumer = engine::consume(config, backends, shared, validators, metrics, stop.clone());
     tokio::pin!(consumer);
     let server_result = tokio::select! {
         () = &mut consumer => {

@@ -4,13 +4,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use observatory_counters::Counters;
-use observatory_event_log::{EventFilter, EventLog};
+use observatory_counters::{Counters, RedisCounters};
+use observatory_event_log::{EventFilter, EventLog, MongoEventLog};
 use observatory_messaging::{
-    BasicAckOptions, Broker, MessageMeta, Publisher, REASON_HEADER, Topology, next_delivery,
+    BrokerConnector, MessageBroker, MessageMeta, Publisher, REASON_HEADER, RabbitMq, Topology,
+    next_delivery,
 };
 use observatory_metrics_engine::{MetricsEngineConfig, MetricsEngineError, run};
 use observatory_runtime::shutdown::CancellationToken;
@@ -96,10 +98,10 @@ where
 struct World {
     config: MetricsEngineConfig,
     topology: Topology,
-    broker: Broker,
+    broker: Arc<dyn MessageBroker>,
     publisher: Publisher,
-    event_log: EventLog,
-    counters: Counters,
+    event_log: MongoEventLog,
+    counters: RedisCounters,
 }
 
 /// A running engine.
@@ -132,17 +134,18 @@ impl World {
         config.broker_prefix = name.clone();
         configure(&mut config);
         let topology = Topology::new(name.clone());
-        let broker = Broker::connect(&config.rabbitmq_url, topology.clone())
+        let broker = RabbitMq::new(config.rabbitmq_url.clone(), topology.clone())
+            .connect()
             .await
             .expect("RabbitMQ is reachable (run `cargo xtask test`, which starts it)");
         let publisher = broker
             .publisher(Duration::from_secs(10))
             .await
             .expect("a publisher");
-        let event_log = EventLog::connect(&mongodb_url(), &config.mongodb_database)
+        let event_log = MongoEventLog::connect(&mongodb_url(), &config.mongodb_database)
             .await
             .expect("the MongoDB stand-in is reachable");
-        let counters = Counters::connect(&config.redis_url, &config.redis_prefix)
+        let counters = RedisCounters::connect(&config.redis_url, &config.redis_prefix)
             .await
             .expect("Redis is reachable");
         Self {
@@ -318,22 +321,11 @@ async fn dead_letters(world: &World, n: usize) -> HashMap<String, String> {
             .expect("the consumer is open")
             .expect("a delivery");
         let reason = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|headers| {
-                headers
-                    .inner()
-                    .iter()
-                    .find(|(key, _)| key.as_str() == REASON_HEADER)
-                    .and_then(|(_, value)| value.as_long_string().map(ToString::to_string))
-            })
-            .unwrap_or_default();
-        delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .expect("ack");
+            .meta
+            .header(REASON_HEADER)
+            .unwrap_or_default()
+            .to_owned();
+        delivery.ack().await.expect("ack");
         found.insert(String::from_utf8_lossy(&delivery.data).into_owned(), reason);
     }
     found

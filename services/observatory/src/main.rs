@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[command(
     name = "observatory",
     version,
-    about = "The Distributed Task Observatory: run one of its roles"
+    about = "The Distributed Task Observatory: run it (`observatory up`), one of its roles, or talk to it"
 )]
 struct Cli {
     /// Log format: human-readable text, or one JSON object per line.
@@ -27,6 +27,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Role {
+    /// Runs everything in one process, on embedded adapters unless servers are named.
+    Up(observatory_up::UpConfig),
     /// HTTP intake: validates job submissions and publishes them with publisher confirms.
     Gateway(observatory_gateway::GatewayConfig),
     /// Runs jobs: owns their state in PostgreSQL, retries, dead-letters, relays the outbox.
@@ -35,17 +37,38 @@ enum Role {
     MetricsEngine(observatory_metrics_engine::MetricsEngineConfig),
     /// The read-only HTTP API of the UIs: jobs, events, dead letters, queues, alerts, live stream.
     ReadModel(observatory_read_model::ReadModelConfig),
+    #[command(flatten)]
+    Client(observatory_cli::Command),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(match cli.log_format {
+    if let Role::Client(command) = cli.role {
+        // A client command prints its answer; logs would only get in the way.
+        return match observatory_cli::run(command, &mut std::io::stdout()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let format = match cli.log_format {
         LogFormat::Text => telemetry::LogFormat::Text,
         LogFormat::Json => telemetry::LogFormat::Json,
-    });
+    };
+    // `up` is what a newcomer watches: warnings and its own progress, not every job's logs
+    // (RUST_LOG=info shows those).
+    match cli.role {
+        Role::Up(_) => telemetry::init_with_default(format, "warn,observatory_up=info"),
+        _ => telemetry::init(format),
+    }
     let shutdown = shutdown::on_signal();
     let result: anyhow::Result<()> = match cli.role {
+        Role::Up(config) => observatory_up::run(config, shutdown)
+            .await
+            .map_err(Into::into),
         Role::Gateway(config) => observatory_gateway::run(config, shutdown)
             .await
             .map_err(Into::into),
@@ -58,6 +81,7 @@ async fn main() -> ExitCode {
         Role::ReadModel(config) => observatory_read_model::run(config, shutdown)
             .await
             .map_err(Into::into),
+        Role::Client(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@
 
 use observatory_client::contracts::job_submission::JobSubmission;
 use observatory_client::{gateway, read_model};
-use observatory_messaging::{Broker, JOB_CREATED, MessageMeta, Topology};
+use observatory_messaging::{BrokerConnector, JOB_CREATED, MessageMeta, RabbitMq, Topology};
 use observatory_test_support::{fresh_postgres_database, rabbitmq_url, unique_name};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -237,7 +237,8 @@ async fn every_job_type_runs_to_its_terminal_state_and_every_store_agrees() {
     .await;
 
     // A poison message straight onto the jobs queue.
-    let broker = Broker::connect(&rabbitmq_url(), Topology::new(system.name.clone()))
+    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(system.name.clone()))
+        .connect()
         .await
         .unwrap();
     let publisher = broker.publisher(Duration::from_secs(5)).await.unwrap();
@@ -510,7 +511,8 @@ async fn killing_the_processor_and_the_metrics_engine_mid_run_loses_nothing_and_
             .count();
         assert_eq!(completed, 1, "job {id}: {:?}", event_types(&detail));
     }
-    let broker = Broker::connect(&rabbitmq_url(), Topology::new(system.name.clone()))
+    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(system.name.clone()))
+        .connect()
         .await
         .unwrap();
     let _ = broker.delete_queues().await;

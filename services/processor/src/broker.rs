@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use futures_util::future::BoxFuture;
 use observatory_job_store::JobStore;
-use observatory_messaging::{Broker, Topology};
+use observatory_messaging::{BrokerConnector, MessageBroker, connect_with_retry};
 use observatory_runtime::http::ReadinessCheck;
 use observatory_runtime::shutdown::CancellationToken;
 
@@ -14,11 +14,11 @@ use crate::consumer::JobConsumer;
 /// The current broker connection, if any. Cheap to clone.
 #[derive(Clone, Default)]
 pub(crate) struct BrokerSlot {
-    current: Arc<RwLock<Option<Arc<Broker>>>>,
+    current: Arc<RwLock<Option<Arc<dyn MessageBroker>>>>,
 }
 
 impl BrokerSlot {
-    pub fn get(&self) -> Option<Arc<Broker>> {
+    pub fn get(&self) -> Option<Arc<dyn MessageBroker>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -26,7 +26,7 @@ impl BrokerSlot {
             .filter(|b| b.is_connected())
     }
 
-    fn set(&self, broker: Option<Arc<Broker>>) -> Option<Arc<Broker>> {
+    fn set(&self, broker: Option<Arc<dyn MessageBroker>>) -> Option<Arc<dyn MessageBroker>> {
         std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
             broker,
@@ -44,21 +44,19 @@ impl BrokerSlot {
 /// Connects (retrying), consumes until `stop` fires, and reconnects after a lost connection.
 /// The last connection stays open in the slot so that in-flight deliveries can be settled.
 pub(crate) async fn run_consumer_sessions(
-    url: String,
-    topology: Topology,
+    connector: Arc<dyn BrokerConnector>,
     slot: BrokerSlot,
     consumer: Arc<JobConsumer>,
     stop: CancellationToken,
 ) {
-    while let Some(broker) = Broker::connect_with_retry(&url, topology.clone(), &stop).await {
-        let broker = Arc::new(broker);
+    while let Some(broker) = connect_with_retry(connector.as_ref(), &stop).await {
         if let Some(previous) = slot.set(Some(broker.clone())) {
             previous.close().await;
         }
-        match consumer.consume(&broker, &stop).await {
+        match consumer.consume(&*broker, &stop).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(%error, "lost the job consumer; reconnecting to RabbitMQ");
+                tracing::warn!(%error, broker = connector.kind(), "lost the job consumer; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
                     _ = stop.cancelled() => return,
@@ -68,12 +66,12 @@ pub(crate) async fn run_consumer_sessions(
     }
 }
 
-/// `/readyz`: PostgreSQL answers.
-pub(crate) struct PostgresReady(pub JobStore);
+/// `/readyz`: the job store answers (named by its kind, e.g. `postgresql`).
+pub(crate) struct StoreReady(pub Arc<dyn JobStore>, pub &'static str);
 
-impl ReadinessCheck for PostgresReady {
+impl ReadinessCheck for StoreReady {
     fn name(&self) -> &'static str {
-        "postgresql"
+        self.1
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
@@ -81,19 +79,19 @@ impl ReadinessCheck for PostgresReady {
     }
 }
 
-/// `/readyz`: connected to RabbitMQ.
-pub(crate) struct BrokerReady(pub BrokerSlot);
+/// `/readyz`: connected to the broker (named by its kind, e.g. `rabbitmq`).
+pub(crate) struct BrokerReady(pub BrokerSlot, pub &'static str);
 
 impl ReadinessCheck for BrokerReady {
     fn name(&self) -> &'static str {
-        "rabbitmq"
+        self.1
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             match self.0.get() {
                 Some(_) => Ok(()),
-                None => Err("not connected to RabbitMQ".to_owned()),
+                None => Err(format!("not connected to the broker ({})", self.1)),
             }
         })
     }

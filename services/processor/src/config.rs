@@ -106,7 +106,7 @@ impl ProcessorConfig {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    pub(crate) fn worker_name(&self) -> String {
+    pub fn worker_name(&self) -> String {
         self.instance_id.clone().unwrap_or_else(|| {
             let random = uuid::Uuid::new_v4().simple().to_string();
             format!("processor-{}", &random[..8])

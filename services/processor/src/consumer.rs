@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::Utc;
 use observatory_job_store::{JobStore, StoreError};
 use observatory_messaging::{
-    BasicAckOptions, BasicNackOptions, Broker, BrokerError, Delivery, MessageMeta, Publisher,
-    REASON_HEADER, Topology, next_delivery,
+    BrokerError, Delivery, MessageBroker, MessageMeta, Publisher, REASON_HEADER, Topology,
+    next_delivery,
 };
 use observatory_runtime::shutdown::CancellationToken;
 use observatory_validation::ContractValidator;
@@ -36,7 +36,7 @@ const MAX_VIOLATIONS_QUOTED: usize = 20;
 /// What the consumer needs besides the broker.
 pub(crate) struct JobConsumer {
     pub runner: Arc<JobRunner>,
-    pub store: JobStore,
+    pub store: Arc<dyn JobStore>,
     pub metrics: ProcessorMetrics,
     pub topology: Topology,
     pub job_created: Arc<ContractValidator>,
@@ -63,7 +63,7 @@ impl JobConsumer {
     /// tasks, each holding a permit of the runner's semaphore.
     pub async fn consume(
         self: &Arc<Self>,
-        broker: &Broker,
+        broker: &dyn MessageBroker,
         stop: &CancellationToken,
     ) -> Result<(), BrokerError> {
         let dead_letters = broker.publisher(Duration::from_secs(10)).await?;
@@ -108,19 +108,14 @@ impl JobConsumer {
         let disposition = self.process(&delivery, dead_letters).await;
         drop(permit);
         let settled = match disposition {
-            Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
+            Disposition::Ack => delivery.ack().await,
             Disposition::Requeue(why) => {
                 tracing::warn!(why, "requeueing the message");
                 tokio::select! {
                     _ = tokio::time::sleep(REQUEUE_PAUSE) => {}
                     _ = stop.cancelled() => {}
                 }
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
+                delivery.nack(true).await
             }
         };
         if let Err(error) = settled {
@@ -272,11 +267,7 @@ fn dead_letter_for(delivery: &Delivery, poison: &Poison, queue: &str) -> DeadLet
             .and_then(Value::as_str)
     };
     let uuid_at = |pointer: &str| text(pointer).and_then(|s| Uuid::try_parse(s).ok());
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|id| id.as_str().to_owned());
+    let message_id = delivery.meta.message_id.clone();
     let event_id = uuid_at("/eventId");
     let identity = message_id
         .map(|id| format!("message-id:{id}"))
@@ -291,10 +282,10 @@ fn dead_letter_for(delivery: &Delivery, poison: &Poison, queue: &str) -> DeadLet
         .and_then(|c| CorrelationId::try_from(c).ok())
         .or_else(|| {
             delivery
-                .properties
-                .correlation_id()
-                .as_ref()
-                .and_then(|c| CorrelationId::try_from(c.as_str()).ok())
+                .meta
+                .correlation_id
+                .as_deref()
+                .and_then(|c| CorrelationId::try_from(c).ok())
         });
     DeadLetter {
         id,

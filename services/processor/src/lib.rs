@@ -61,9 +61,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observatory_job_store::{JobStore, StoreError};
-use observatory_messaging::{Topology, redact};
-use observatory_runtime::backoff::Backoff;
+use observatory_job_store::{JobStore, PostgresJobStore, StoreError};
+use observatory_messaging::{BrokerConnector, RabbitMq, Topology, redact};
+use observatory_runtime::backoff::Dependency;
 use observatory_runtime::http::{ContractRouter, Readiness};
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
@@ -78,7 +78,7 @@ pub use crate::error::ProcessorError;
 pub use crate::executor::{AttemptFailure, AttemptResult, Executor};
 pub use crate::metrics::ProcessorMetrics;
 
-use crate::broker::{BrokerReady, BrokerSlot, PostgresReady, run_consumer_sessions};
+use crate::broker::{BrokerReady, BrokerSlot, StoreReady, run_consumer_sessions};
 use crate::consumer::JobConsumer;
 use crate::contracts::event_envelope::EventProducer;
 use crate::contracts::job_created::JobCreated;
@@ -103,6 +103,31 @@ pub async fn run(
     run_on(listener, config, shutdown).await
 }
 
+/// What the processor runs on: a broker and a job store, whichever adapters serve them.
+pub struct ProcessorBackends {
+    pub broker: Arc<dyn BrokerConnector>,
+    pub store: Dependency<dyn JobStore>,
+}
+
+impl ProcessorBackends {
+    /// RabbitMQ and PostgreSQL as `config` names them (the database is created when missing).
+    pub fn from_config(config: &ProcessorConfig) -> Result<Self, ProcessorError> {
+        let producer = event_producer(&config.worker_name())?;
+        let (url, connections) = (config.postgres_url.clone(), config.db_connections);
+        Ok(Self {
+            broker: Arc::new(RabbitMq::new(
+                config.rabbitmq_url.clone(),
+                Topology::new(config.broker_prefix.clone()),
+            )),
+            store: Dependency::connect(
+                "postgresql",
+                format!("PostgreSQL at {}", redact(&url)),
+                move || connect_postgres(url.clone(), connections, producer.clone()),
+            ),
+        })
+    }
+}
+
 /// [`run`], serving the HTTP endpoints on an already bound `listener` (`processor_addr` is
 /// ignored): lets a caller bind port 0 and know the address.
 pub async fn run_on(
@@ -110,8 +135,24 @@ pub async fn run_on(
     config: ProcessorConfig,
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
+    // One name for the worker and the producer of its events.
+    let config = ProcessorConfig {
+        instance_id: Some(config.worker_name()),
+        ..config
+    };
+    let backends = ProcessorBackends::from_config(&config)?;
+    run_with(listener, config, backends, shutdown).await
+}
+
+/// [`run_on`] with the given backends (`rabbitmq_url`, `broker_prefix` and `postgres_url`
+/// are ignored): `observatory up` passes embedded ones.
+pub async fn run_with(
+    listener: TcpListener,
+    config: ProcessorConfig,
+    backends: ProcessorBackends,
+    shutdown: CancellationToken,
+) -> Result<(), ProcessorError> {
     let worker = config.worker_name();
-    let producer = event_producer(&worker)?;
     let executor = Executor::new()?;
     let job_created = ContractValidator::for_type::<JobCreated>()?;
     let concurrency = usize::try_from(config.concurrency)
@@ -120,17 +161,17 @@ pub async fn run_on(
     let metrics = ProcessorMetrics::register(&service_metrics);
     tracing::info!(%worker, concurrency, prefetch = config.prefetch, "processor starting");
 
-    let Some(store) = connect_store(&config, producer, &shutdown).await else {
+    let Some(store) = backends.store.connect_with_retry(&shutdown).await else {
         return Ok(());
     };
-    let topology = Topology::new(config.broker_prefix.clone());
+    let topology = backends.broker.topology().clone();
     let broker = BrokerSlot::default();
 
     // HTTP first: /healthz answers and /readyz says truthfully what is missing while the
     // broker connection is being established.
     let readiness = Readiness::default()
-        .with(PostgresReady(store.clone()))
-        .with(BrokerReady(broker.clone()));
+        .with(StoreReady(store.clone(), backends.store.kind))
+        .with(BrokerReady(broker.clone(), backends.broker.kind()));
     let router = ContractRouter::new(
         SERVICE,
         env!("CARGO_PKG_VERSION"),
@@ -177,8 +218,7 @@ pub async fn run_on(
     let relay_stop = CancellationToken::new();
 
     let sessions = tokio::spawn(run_consumer_sessions(
-        config.rabbitmq_url.clone(),
-        topology,
+        backends.broker.clone(),
         broker.clone(),
         consumer,
         shutdown.clone(),
@@ -229,7 +269,8 @@ pub async fn run_on(
     Ok(())
 }
 
-fn event_producer(worker: &str) -> Result<EventProducer, ProcessorError> {
+/// How events written by the processor named `worker` say who produced them.
+pub fn event_producer(worker: &str) -> Result<EventProducer, ProcessorError> {
     serde_json::from_value(serde_json::json!({
         "service": SERVICE,
         "instanceId": worker,
@@ -238,42 +279,23 @@ fn event_producer(worker: &str) -> Result<EventProducer, ProcessorError> {
     .map_err(|e| ProcessorError::Config(format!("--instance-id {worker:?}: {e}")))
 }
 
-/// Connects to the job store (creating its database when missing), retrying with backoff
-/// until it succeeds; `None` when shutdown came first.
-async fn connect_store(
-    config: &ProcessorConfig,
+/// Connects to PostgreSQL, creating the database when it does not exist yet.
+async fn connect_postgres(
+    url: String,
+    max_connections: u32,
     producer: EventProducer,
-    shutdown: &CancellationToken,
-) -> Option<JobStore> {
-    let url = config.postgres_url.as_str();
-    let mut backoff = Backoff::default();
-    loop {
-        let connected = tokio::select! {
-            connected = JobStore::connect(url, config.db_connections, producer.clone()) => connected,
-            _ = shutdown.cancelled() => return None,
-        };
-        let error = match connected {
-            Ok(store) => {
-                tracing::info!(database = %redact(url), "connected to PostgreSQL");
-                return Some(store);
-            }
-            Err(StoreError::Database(error)) if is_missing_database(&error) => {
-                match create_database(url).await {
-                    Ok(name) => {
-                        tracing::info!(database = %name, "created the job store database");
-                        continue;
-                    }
-                    Err(error) => error,
-                }
-            }
-            Err(error) => error.to_string(),
-        };
-        let delay = backoff.next_delay();
-        tracing::warn!(database = %redact(url), %error, retry_in = ?delay, "PostgreSQL unavailable; retrying");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => return None,
+) -> Result<Arc<dyn JobStore>, String> {
+    match PostgresJobStore::connect(&url, max_connections, producer.clone()).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(StoreError::Database(error)) if is_missing_database(&error) => {
+            let name = create_database(&url).await?;
+            tracing::info!(database = %name, "created the job store database");
+            let store = PostgresJobStore::connect(&url, max_connections, producer)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(store))
         }
+        Err(error) => Err(error.to_string()),
     }
 }
 

@@ -26,7 +26,7 @@ const FINAL_FLUSH: Duration = Duration::from_secs(5);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct OutboxRelay {
-    pub store: JobStore,
+    pub store: Arc<dyn JobStore>,
     pub broker: BrokerSlot,
     pub topology: Topology,
     pub metrics: ProcessorMetrics,

@@ -69,7 +69,7 @@ pub(crate) enum RunOutcome {
 }
 
 pub(crate) struct JobRunner {
-    pub store: JobStore,
+    pub store: Arc<dyn JobStore>,
     pub executor: Executor,
     pub metrics: ProcessorMetrics,
     pub backoff: RetryBackoff,

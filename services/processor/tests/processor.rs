@@ -7,13 +7,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use observatory_job_store::JobStore;
+use std::sync::Arc;
+
 use observatory_job_store::contracts::dead_letter::DeadLetterReason;
 use observatory_job_store::contracts::event_envelope::EventProducer;
 use observatory_job_store::contracts::job::{Job, JobStatus};
+use observatory_job_store::{JobStore, PostgresJobStore};
 use observatory_messaging::{
-    BasicAckOptions, Broker, JOB_CREATED, MessageMeta, Publisher, REASON_HEADER, Topology,
-    next_delivery,
+    BrokerConnector, JOB_CREATED, MessageBroker, MessageMeta, Publisher, REASON_HEADER, RabbitMq,
+    Subscription, Topology, next_delivery,
 };
 use observatory_processor::{ProcessorConfig, ProcessorError, executor, run_on};
 use observatory_runtime::shutdown::CancellationToken;
@@ -26,10 +28,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 struct Harness {
     topology: Topology,
-    store: JobStore,
-    broker: Broker,
+    store: Arc<dyn JobStore>,
+    broker: Arc<dyn MessageBroker>,
     publisher: Publisher,
-    events: lapin::Consumer,
+    events: Subscription,
     /// Every event seen so far, in arrival order.
     seen: Vec<Value>,
     addr: SocketAddr,
@@ -58,7 +60,8 @@ async fn start(options: Options) -> Harness {
     let prefix = unique_name();
     let topology = Topology::new(prefix.clone());
     // Declares the topology, so that publishes are routable before the processor connects.
-    let broker = Broker::connect(&rabbitmq_url(), topology.clone())
+    let broker = RabbitMq::new(rabbitmq_url(), topology.clone())
+        .connect()
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
     let publisher = broker
@@ -95,9 +98,11 @@ async fn start(options: Options) -> Harness {
         json!({"service": "test", "instanceId": "test-1", "version": "0.0.0"}),
     )
     .expect("a producer");
-    let store = JobStore::connect(&database, 2, producer)
-        .await
-        .expect("the test's job store");
+    let store: Arc<dyn JobStore> = Arc::new(
+        PostgresJobStore::connect(&database, 2, producer)
+            .await
+            .expect("the test's job store"),
+    );
     Harness {
         topology,
         store,
@@ -187,10 +192,7 @@ impl Harness {
                     panic!("{what}: not seen within {WAIT:?}; seen {:#?}", self.seen)
                 });
             let delivery = next.expect("the events consumer ended").expect("an event");
-            delivery
-                .ack(BasicAckOptions::default())
-                .await
-                .expect("ack an event");
+            delivery.ack().await.expect("ack an event");
             // The queue also receives the job.created messages the tests publish (the metrics
             // engine logs submissions); the outbox never publishes job.created.
             if delivery.routing_key.as_str() == observatory_messaging::JOB_CREATED {
@@ -222,16 +224,10 @@ impl Harness {
         if self.processor.is_some() {
             self.stop().await;
         }
-        let conn =
-            lapin::Connection::connect(&rabbitmq_url(), lapin::ConnectionProperties::default())
-                .await
-                .expect("connect for cleanup");
-        let channel = conn.create_channel().await.expect("channel");
-        self.topology
-            .delete_queues(&channel)
+        self.broker
+            .delete_queues()
             .await
             .expect("delete the test's queues");
-        let _ = conn.close(200, "test done".into()).await;
         self.broker.close().await;
         self.store.close().await;
     }
@@ -575,8 +571,11 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_raw_body() {
             .expect("a dead letter in the queue")
             .expect("consumer open")
             .expect("a delivery");
-        delivery.ack(BasicAckOptions::default()).await.expect("ack");
-        received.push((header(&delivery, REASON_HEADER), delivery.data.clone()));
+        delivery.ack().await.expect("ack");
+        received.push((
+            delivery.meta.header(REASON_HEADER).map(str::to_owned),
+            delivery.data.clone(),
+        ));
     }
     assert!(
         received.contains(&(Some("malformed-json".into()), malformed.clone())),
@@ -606,21 +605,6 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_raw_body() {
         "{metrics}"
     );
     h.cleanup().await;
-}
-
-fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {
-    delivery
-        .properties
-        .headers()
-        .as_ref()?
-        .inner()
-        .get(name)
-        .and_then(|v| match v {
-            lapin::types::AMQPValue::LongString(s) => {
-                Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
-            }
-            _ => None,
-        })
 }
 
 #[tokio::test]

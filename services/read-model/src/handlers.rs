@@ -255,6 +255,14 @@ fn event_log_error(error: EventLogError) -> ApiError {
                 RETRY_AFTER_SECONDS,
             )
         }
+        EventLogError::Sqlite(error) => {
+            tracing::warn!(%error, "event log query failed");
+            ApiError::unavailable(
+                "event-log-unavailable",
+                "The event log is unavailable; retry later",
+                RETRY_AFTER_SECONDS,
+            )
+        }
         other => {
             tracing::error!(error = %other, "event log");
             ApiError::internal("reading the event log failed")
@@ -267,6 +275,14 @@ fn counters_error(error: CountersError) -> ApiError {
         CountersError::Redis(error) => {
             tracing::warn!(%error, "Redis command failed");
             redis_unavailable()
+        }
+        CountersError::Sqlite(error) => {
+            tracing::warn!(%error, "counters query failed");
+            ApiError::unavailable(
+                "counters-unavailable",
+                "The counters are unavailable; retry later",
+                RETRY_AFTER_SECONDS,
+            )
         }
         other => {
             tracing::error!(error = %other, "counters");

@@ -55,8 +55,9 @@ use observatory_runtime::http::{ContractRouter, RouterError};
 use observatory_runtime::shutdown::CancellationToken;
 use tokio::net::TcpListener;
 
+pub use crate::connect::ReadModelBackends;
 pub use observatory_messaging::Topology;
-pub use state::{ReadModelOptions, ReadModelState};
+pub use state::{DependencyNames, ReadModelOptions, ReadModelState};
 
 /// The service name: the `service` label of every metric and the `/healthz` answer.
 pub const SERVICE: &str = "read-model";
@@ -221,6 +222,19 @@ pub async fn serve(
     config: ReadModelConfig,
     shutdown: CancellationToken,
 ) -> Result<(), ReadModelError> {
+    let backends = ReadModelBackends::from_config(&config)
+        .map_err(|e| ReadModelError::Config(format!("describing this process: {e}")))?;
+    serve_with(listener, config, backends, shutdown).await
+}
+
+/// [`serve`] with the given backends (the URLs and prefixes in `config` are then ignored):
+/// `observatory up` passes embedded ones.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: ReadModelConfig,
+    backends: ReadModelBackends,
+    shutdown: CancellationToken,
+) -> Result<(), ReadModelError> {
     // A child token: it is cancelled when the caller cancels, and by this function when the
     // server stops for another reason, so the background tasks never outlive it.
     let local = shutdown.child_token();
@@ -231,17 +245,19 @@ pub async fn serve(
         shutdown: local.clone(),
         ..ReadModelOptions::default()
     };
-    let state = ReadModelState::new(options, Topology::new(config.broker_prefix.clone()))?;
+    let state = ReadModelState::new(options, backends.broker.topology().clone())?
+        .with_dependency_names(DependencyNames {
+            job_store: backends.job_store.kind,
+            event_log: backends.event_log.kind,
+            counters: backends.counters.kind,
+            broker: backends.broker.kind(),
+        });
     let app = router(state.clone())?;
     match listener.local_addr() {
         Ok(addr) => tracing::info!(%addr, "read model listening"),
         Err(error) => tracing::warn!(%error, "read model listening (address unknown)"),
     }
-    let connecting = tokio::spawn(connect::connect_all(
-        config.clone(),
-        state.clone(),
-        local.clone(),
-    ));
+    let connecting = tokio::spawn(connect::connect_all(backends, state.clone(), local.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(local.clone().cancelled_owned())
         .await;

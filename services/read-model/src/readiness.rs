@@ -1,6 +1,6 @@
-//! `/readyz`: each dependency is checked with a real round trip (PostgreSQL `SELECT 1`, Redis
-//! `PING`, MongoDB `ping`, and a passive declare of the jobs queue on RabbitMQ). A dependency
-//! that is not connected yet is reported as such.
+//! `/readyz`: each dependency is checked with a real round trip (e.g. PostgreSQL `SELECT 1`,
+//! Redis `PING`, MongoDB `ping`, a passive declare of the jobs queue on RabbitMQ; the embedded
+//! adapters answer the same calls). A dependency that is not connected yet is reported as such.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -25,11 +25,12 @@ const NOT_CONNECTED: &str = "not connected yet";
 
 impl ReadinessCheck for Check {
     fn name(&self) -> &'static str {
+        let names = self.state.dependency_names();
         match self.dependency {
-            Dependency::Postgres => "postgresql",
-            Dependency::Redis => "redis",
-            Dependency::MongoDb => "mongodb",
-            Dependency::RabbitMq => "rabbitmq",
+            Dependency::Postgres => names.job_store,
+            Dependency::Redis => names.counters,
+            Dependency::MongoDb => names.event_log,
+            Dependency::RabbitMq => names.broker,
         }
     }
 

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use observatory_counters::Counters;
 use observatory_event_log::EventLog;
 use observatory_job_store::JobStore;
-use observatory_messaging::{Broker, Topology};
+use observatory_messaging::{MessageBroker, Topology};
 use observatory_runtime::http::{ApiError, CORRELATION_HEADER};
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
@@ -53,6 +53,26 @@ impl Default for ReadModelOptions {
     }
 }
 
+/// How `/readyz` names each dependency: after the adapter that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyNames {
+    pub job_store: &'static str,
+    pub event_log: &'static str,
+    pub counters: &'static str,
+    pub broker: &'static str,
+}
+
+impl Default for DependencyNames {
+    fn default() -> Self {
+        Self {
+            job_store: "postgresql",
+            event_log: "mongodb",
+            counters: "redis",
+            broker: "rabbitmq",
+        }
+    }
+}
+
 /// The state every handler shares; cheap to clone.
 #[derive(Clone)]
 pub struct ReadModelState {
@@ -61,14 +81,15 @@ pub struct ReadModelState {
 
 struct Inner {
     options: ReadModelOptions,
+    names: DependencyNames,
     topology: Topology,
     metrics: ServiceMetrics,
     alerts: AlertClient,
     cors_origins: Option<AllowOrigin>,
-    jobs: OnceLock<JobStore>,
-    events: OnceLock<EventLog>,
-    counters: OnceLock<Counters>,
-    broker: RwLock<Option<Arc<Broker>>>,
+    jobs: OnceLock<Arc<dyn JobStore>>,
+    events: OnceLock<Arc<dyn EventLog>>,
+    counters: OnceLock<Arc<dyn Counters>>,
+    broker: RwLock<Option<Arc<dyn MessageBroker>>>,
 }
 
 impl ReadModelState {
@@ -83,6 +104,7 @@ impl ReadModelState {
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
+                names: DependencyNames::default(),
                 topology,
                 metrics: ServiceMetrics::new(SERVICE),
                 alerts,
@@ -95,23 +117,40 @@ impl ReadModelState {
         })
     }
 
+    /// Names the dependencies after their adapters (before the state is shared).
+    pub fn with_dependency_names(self, names: DependencyNames) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.names = names;
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    pub fn dependency_names(&self) -> DependencyNames {
+        self.inner.names
+    }
+
     /// Provides the job store (once; a second one is ignored and `false` returned).
-    pub fn provide_job_store(&self, store: JobStore) -> bool {
+    pub fn provide_job_store(&self, store: Arc<dyn JobStore>) -> bool {
         self.inner.jobs.set(store).is_ok()
     }
 
     /// Provides the event log (once; a second one is ignored and `false` returned).
-    pub fn provide_event_log(&self, log: EventLog) -> bool {
+    pub fn provide_event_log(&self, log: Arc<dyn EventLog>) -> bool {
         self.inner.events.set(log).is_ok()
     }
 
     /// Provides the counters (once; a second one is ignored and `false` returned).
-    pub fn provide_counters(&self, counters: Counters) -> bool {
+    pub fn provide_counters(&self, counters: Arc<dyn Counters>) -> bool {
         self.inner.counters.set(counters).is_ok()
     }
 
     /// Replaces the broker connection (`None` when it was lost).
-    pub fn set_broker(&self, broker: Option<Arc<Broker>>) {
+    pub fn set_broker(&self, broker: Option<Arc<dyn MessageBroker>>) {
         *self
             .inner
             .broker
@@ -140,19 +179,19 @@ impl ReadModelState {
         &self.inner.options.shutdown
     }
 
-    pub(crate) fn job_store_if_connected(&self) -> Option<&JobStore> {
-        self.inner.jobs.get()
+    pub(crate) fn job_store_if_connected(&self) -> Option<&dyn JobStore> {
+        self.inner.jobs.get().map(|s| s.as_ref())
     }
 
-    pub(crate) fn event_log_if_connected(&self) -> Option<&EventLog> {
-        self.inner.events.get()
+    pub(crate) fn event_log_if_connected(&self) -> Option<&dyn EventLog> {
+        self.inner.events.get().map(|l| l.as_ref())
     }
 
-    pub(crate) fn counters_if_connected(&self) -> Option<&Counters> {
-        self.inner.counters.get()
+    pub(crate) fn counters_if_connected(&self) -> Option<&dyn Counters> {
+        self.inner.counters.get().map(|c| c.as_ref())
     }
 
-    pub(crate) fn broker_if_connected(&self) -> Option<Arc<Broker>> {
+    pub(crate) fn broker_if_connected(&self) -> Option<Arc<dyn MessageBroker>> {
         self.inner
             .broker
             .read()
@@ -160,24 +199,24 @@ impl ReadModelState {
             .clone()
     }
 
-    pub(crate) fn job_store(&self) -> Result<&JobStore, ApiError> {
+    pub(crate) fn job_store(&self) -> Result<&dyn JobStore, ApiError> {
         self.job_store_if_connected()
             .ok_or_else(|| not_connected("postgres-unavailable", "PostgreSQL"))
     }
 
-    pub(crate) fn event_log(&self) -> Result<&EventLog, ApiError> {
+    pub(crate) fn event_log(&self) -> Result<&dyn EventLog, ApiError> {
         self.event_log_if_connected()
             .ok_or_else(|| not_connected("mongodb-unavailable", "MongoDB"))
     }
 
-    pub(crate) fn counters(&self) -> Result<&Counters, ApiError> {
+    pub(crate) fn counters(&self) -> Result<&dyn Counters, ApiError> {
         self.counters_if_connected()
             .ok_or_else(|| not_connected("redis-unavailable", "Redis"))
     }
 
-    pub(crate) fn broker(&self) -> Result<Arc<Broker>, ApiError> {
+    pub(crate) fn broker(&self) -> Result<Arc<dyn MessageBroker>, ApiError> {
         self.broker_if_connected()
-            .ok_or_else(|| not_connected("broker-unavailable", "RabbitMQ"))
+            .ok_or_else(|| not_connected("broker-unavailable", "The broker"))
     }
 
     /// The CORS layer, when origins are configured.
@@ -199,7 +238,7 @@ impl ReadModelState {
         )
     }
 
-    /// Closes the connections that need closing (the PostgreSQL pool and the broker).
+    /// Closes the connections that need closing (the job store's pool and the broker).
     pub async fn close(&self) {
         if let Some(store) = self.job_store_if_connected() {
             store.close().await;

@@ -11,10 +11,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use http_body_util::BodyExt;
-use observatory_counters::Counters;
-use observatory_event_log::EventLog;
-use observatory_job_store::{Accepted, JobStore, Retry};
-use observatory_messaging::{Broker, MessageMeta, Topology};
+use observatory_counters::{Counters, RedisCounters};
+use observatory_event_log::{EventLog, MongoEventLog};
+use observatory_job_store::{Accepted, JobStore, PostgresJobStore, Retry};
+use observatory_messaging::{BrokerConnector, MessageMeta, RabbitMq, Topology};
 use observatory_read_model::contracts::event_envelope::EventEnvelope;
 use observatory_read_model::contracts::job::JobError;
 use observatory_read_model::{ReadModelConfig, ReadModelOptions, ReadModelState, router};
@@ -31,9 +31,9 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct Fixture {
     state: ReadModelState,
-    store: JobStore,
-    log: EventLog,
-    counters: Counters,
+    store: Arc<dyn JobStore>,
+    log: Arc<dyn EventLog>,
+    counters: Arc<dyn Counters>,
 }
 
 fn producer(service: &str) -> Value {
@@ -41,19 +41,24 @@ fn producer(service: &str) -> Value {
 }
 
 async fn fixture_with(options: ReadModelOptions) -> Fixture {
-    let store = JobStore::connect(
+    let store = PostgresJobStore::connect(
         &fresh_postgres_database().await,
         4,
         serde_json::from_value(producer("processor")).expect("a valid producer"),
     )
     .await
     .expect("PostgreSQL");
-    let log = EventLog::connect(&mongodb_url(), &unique_name())
-        .await
-        .expect("MongoDB");
-    let counters = Counters::connect(&redis_url(), &unique_name())
-        .await
-        .expect("Redis");
+    let store: Arc<dyn JobStore> = Arc::new(store);
+    let log: Arc<dyn EventLog> = Arc::new(
+        MongoEventLog::connect(&mongodb_url(), &unique_name())
+            .await
+            .expect("MongoDB"),
+    );
+    let counters: Arc<dyn Counters> = Arc::new(
+        RedisCounters::connect(&redis_url(), &unique_name())
+            .await
+            .expect("Redis"),
+    );
     let state = ReadModelState::new(options, Topology::new(unique_name())).expect("a valid state");
     assert!(state.provide_job_store(store.clone()));
     assert!(state.provide_event_log(log.clone()));
@@ -624,7 +629,8 @@ async fn overview_totals_equal_what_was_recorded() {
 }
 
 async fn delete_queues(topology: &Topology) {
-    let broker = Broker::connect(&rabbitmq_url(), topology.clone())
+    let broker = RabbitMq::new(rabbitmq_url(), topology.clone())
+        .connect()
         .await
         .expect("RabbitMQ");
     broker
@@ -655,11 +661,10 @@ async fn queue_depths_list_the_topology_queues_and_503_without_the_broker() {
     assert_eq!(ready["details"][0]["pointer"], "rabbitmq");
 
     let topology = fixture.state.topology().clone();
-    let broker = Arc::new(
-        Broker::connect(&rabbitmq_url(), topology.clone())
-            .await
-            .expect("RabbitMQ"),
-    );
+    let broker = RabbitMq::new(rabbitmq_url(), topology.clone())
+        .connect()
+        .await
+        .expect("RabbitMQ");
     fixture.state.set_broker(Some(broker.clone()));
     let publisher = broker.publisher(WAIT).await.expect("a publisher");
     publisher

@@ -1,8 +1,72 @@
-//! Exponential backoff with a cap and jitter, and [`connect_with_retry`]: the one retry
-//! helper for reconnecting to brokers and databases.
+//! Exponential backoff with a cap and jitter, [`connect_with_retry`]: the one retry helper
+//! for reconnecting to brokers and databases, and [`Dependency`]: how a service reaches one
+//! of its stores, whichever adapter serves it.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
+
+type Connect<T> = Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<T>, String>> + Send + Sync>;
+
+/// A store a service depends on, behind its port trait `T` (e.g. `dyn JobStore`): either one
+/// to connect to (a server, retried with backoff until it answers) or one already open (an
+/// embedded adapter shared by the roles of `observatory up`). Cheap to clone.
+pub struct Dependency<T: ?Sized> {
+    /// The name in `/readyz` and logs, e.g. `postgresql`.
+    pub kind: &'static str,
+    /// Where, without passwords, e.g. `PostgreSQL at postgres://u:***@host/db`.
+    pub target: String,
+    connect: Connect<T>,
+}
+
+impl<T: ?Sized> Clone for Dependency<T> {
+    fn clone(&self) -> Self {
+        Self {
+            kind: self.kind,
+            target: self.target.clone(),
+            connect: self.connect.clone(),
+        }
+    }
+}
+
+impl<T: ?Sized + Send + Sync + 'static> Dependency<T> {
+    /// Connects by calling `connect` (again after each failure).
+    pub fn connect<F, Fut, E>(kind: &'static str, target: impl Into<String>, connect: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Arc<T>, E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let connect = Arc::new(connect);
+        Self {
+            kind,
+            target: target.into(),
+            connect: Arc::new(move || {
+                let attempt = connect();
+                Box::pin(async move { attempt.await.map_err(|e| e.to_string()) })
+            }),
+        }
+    }
+
+    /// One already open.
+    pub fn open(kind: &'static str, target: impl Into<String>, value: Arc<T>) -> Self {
+        Self {
+            kind,
+            target: target.into(),
+            connect: Arc::new(move || {
+                let value = value.clone();
+                Box::pin(async move { Ok(value) })
+            }),
+        }
+    }
+
+    /// Connects, retrying with backoff; `None` when `shutdown` fires first.
+    pub async fn connect_with_retry(&self, shutdown: &CancellationToken) -> Option<Arc<T>> {
+        connect_with_retry(self.kind, &self.target, shutdown, || (self.connect)()).await
+    }
+}
 
 /// Calls `connect` until it succeeds, waiting with backoff between tries and logging each
 /// wait (a service may start before its dependencies); `None` when `shutdown` fires first.

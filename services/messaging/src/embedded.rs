@@ -1,0 +1,500 @@
+//! The in-process broker: the same topology, routing and settlement semantics as the RabbitMQ
+//! adapter, in memory, for `observatory up` without a RabbitMQ server.
+//!
+//! A publish is confirmed once the message is in every bound queue. Each queue is a FIFO;
+//! a consumer holds at most `prefetch` unsettled deliveries; a nack with requeue, or a
+//! consumer whose connection closes (or that is dropped) with deliveries unsettled, puts
+//! them back at the head of the queue marked `redelivered`; a nack without requeue routes
+//! the message to the dead-letter exchange. Every connection (one per role) is its own
+//! handle on the one shared broker, so closing one role's connection does not disturb the
+//! others.
+//!
+//! It is durable for the life of the process only: messages still queued when the process
+//! ends are gone. `observatory up` therefore drains the queues before it stops (see
+//! [`EmbeddedBroker::unsettled`]). A queue holds at most `max_queue_length` ready messages;
+//! a publish beyond that is refused ([`BrokerError::Nacked`]), which the gateway turns into
+//! 503 with `Retry-After` — back-pressure instead of unbounded memory.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use observatory_runtime::shutdown::CancellationToken;
+use tokio::sync::Notify;
+
+use crate::{
+    Acker, BrokerConnector, BrokerError, Delivery, MessageBroker, MessageMeta, MessagePublisher,
+    Publisher, Subscription, Topology,
+};
+
+/// Default bound of ready messages per queue.
+pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 200_000;
+
+/// The broker itself; [`BrokerConnector::connect`] opens a connection to it. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    topology: Topology,
+    max_queue_length: usize,
+    queues: Mutex<HashMap<String, Queue>>,
+    consumers: Mutex<Vec<Weak<ConsumerState>>>,
+}
+
+struct Queue {
+    ready: VecDeque<Message>,
+    consumers: u32,
+    /// Woken on every arrival and every settlement (a settlement frees a prefetch slot).
+    notify: Arc<Notify>,
+    dead_letter_exchange: Option<String>,
+}
+
+#[derive(Clone)]
+struct Message {
+    data: Vec<u8>,
+    exchange: String,
+    routing_key: String,
+    meta: MessageMeta,
+    redelivered: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a queue half-updated in a way that
+    // matters more than stopping would; keep serving.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EmbeddedBroker {
+    pub fn new(topology: Topology) -> Self {
+        Self::with_max_queue_length(topology, DEFAULT_MAX_QUEUE_LENGTH)
+    }
+
+    pub fn with_max_queue_length(topology: Topology, max_queue_length: usize) -> Self {
+        let dead_lettering = topology.dead_lettering_queues();
+        let queues = topology
+            .queues()
+            .into_iter()
+            .map(|name| {
+                let queue = Queue {
+                    ready: VecDeque::new(),
+                    consumers: 0,
+                    notify: Arc::new(Notify::new()),
+                    dead_letter_exchange: dead_lettering
+                        .contains(&name)
+                        .then(|| topology.dead_letter_exchange()),
+                };
+                (name, queue)
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                topology,
+                max_queue_length: max_queue_length.max(1),
+                queues: Mutex::new(queues),
+                consumers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Messages that consumers still have to handle: ready in, or delivered but unsettled
+    /// from, the consumer queues (the dead-letter queue is a sink and does not count).
+    pub fn unsettled(&self) -> usize {
+        let consumed = self.inner.topology.dead_lettering_queues();
+        let ready: usize = lock(&self.inner.queues)
+            .iter()
+            .filter(|(name, _)| consumed.contains(name))
+            .map(|(_, queue)| queue.ready.len())
+            .sum();
+        let delivered: usize = lock(&self.inner.consumers)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| consumed.contains(&c.queue))
+            .map(|c| lock(&c.unacked).len())
+            .sum();
+        ready + delivered
+    }
+}
+
+#[async_trait]
+impl BrokerConnector for EmbeddedBroker {
+    async fn connect(&self) -> Result<Arc<dyn MessageBroker>, BrokerError> {
+        Ok(Arc::new(EmbeddedConnection {
+            inner: self.inner.clone(),
+            closed: CancellationToken::new(),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        "the embedded in-process broker".to_owned()
+    }
+
+    fn kind(&self) -> &'static str {
+        "broker"
+    }
+
+    fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+}
+
+impl Inner {
+    /// Puts `message` into every queue `exchange` routes `routing_key` to.
+    fn route(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        let unroutable = || BrokerError::Unroutable(routing_key.to_owned(), exchange.to_owned());
+        let kind = self
+            .topology
+            .exchange_kind(exchange)
+            .ok_or_else(unroutable)?;
+        let mut targets: Vec<String> = self
+            .topology
+            .bindings()
+            .into_iter()
+            .filter(|b| b.exchange == exchange && kind.routes(b.key, routing_key))
+            .map(|b| b.queue)
+            .collect();
+        targets.dedup();
+        if targets.is_empty() {
+            return Err(unroutable());
+        }
+        let mut queues = lock(&self.queues);
+        // All or nothing: a message is confirmed only when every bound queue took it.
+        for name in &targets {
+            let queue = queues
+                .get(name)
+                .ok_or_else(|| BrokerError::NoSuchQueue(name.clone()))?;
+            if queue.ready.len() >= self.max_queue_length {
+                tracing::warn!(queue = %name, length = queue.ready.len(), "queue full; refusing a publish");
+                return Err(BrokerError::Nacked);
+            }
+        }
+        for name in &targets {
+            if let Some(queue) = queues.get_mut(name) {
+                queue.ready.push_back(message.clone());
+                queue.notify.notify_waiters();
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EmbeddedConnection {
+    inner: Arc<Inner>,
+    closed: CancellationToken,
+}
+
+#[async_trait]
+impl MessageBroker for EmbeddedConnection {
+    fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    fn is_connected(&self) -> bool {
+        !self.closed.is_cancelled()
+    }
+
+    async fn publisher(&self, _confirm_timeout: Duration) -> Result<Publisher, BrokerError> {
+        if self.closed.is_cancelled() {
+            return Err(BrokerError::NotConnected);
+        }
+        Ok(Arc::new(EmbeddedPublisher {
+            inner: self.inner.clone(),
+            closed: self.closed.clone(),
+        }))
+    }
+
+    async fn consume(
+        &self,
+        queue: &str,
+        _consumer_tag: &str,
+        prefetch: u16,
+    ) -> Result<Subscription, BrokerError> {
+        if self.closed.is_cancelled() {
+            return Err(BrokerError::NotConnected);
+        }
+        {
+            let mut queues = lock(&self.inner.queues);
+            let state = queues
+                .get_mut(queue)
+                .ok_or_else(|| BrokerError::NoSuchQueue(queue.to_owned()))?;
+            state.consumers += 1;
+        }
+        let consumer = Arc::new(ConsumerState {
+            inner: self.inner.clone(),
+            queue: queue.to_owned(),
+            // As in AMQP, a prefetch of 0 means no limit.
+            prefetch: if prefetch == 0 {
+                usize::MAX
+            } else {
+                usize::from(prefetch)
+            },
+            unacked: Mutex::new(BTreeMap::new()),
+            next_tag: AtomicU64::new(1),
+            closed: self.closed.child_token(),
+            cancelled: AtomicBool::new(false),
+        });
+        {
+            let mut registry = lock(&self.inner.consumers);
+            registry.retain(|c| c.strong_count() > 0);
+            registry.push(Arc::downgrade(&consumer));
+        }
+        let guard = ConsumerGuard(consumer);
+        Ok(Box::pin(futures_util::stream::unfold(
+            guard,
+            |guard| async move {
+                let delivery = guard.0.next().await?;
+                Some((Ok(delivery), guard))
+            },
+        )))
+    }
+
+    async fn queue_depth(&self, queue: &str) -> Result<(u32, u32), BrokerError> {
+        let queues = lock(&self.inner.queues);
+        let state = queues
+            .get(queue)
+            .ok_or_else(|| BrokerError::NoSuchQueue(queue.to_owned()))?;
+        let ready = u32::try_from(state.ready.len()).unwrap_or(u32::MAX);
+        Ok((ready, state.consumers))
+    }
+
+    /// Empties every queue (the queues themselves are part of the process's broker).
+    async fn delete_queues(&self) -> Result<(), BrokerError> {
+        for queue in lock(&self.inner.queues).values_mut() {
+            queue.ready.clear();
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.closed.cancel();
+        let consumers: Vec<Arc<ConsumerState>> = lock(&self.inner.consumers)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.closed.is_cancelled())
+            .collect();
+        for consumer in consumers {
+            consumer.cancel();
+            consumer.requeue_all();
+        }
+    }
+}
+
+struct EmbeddedPublisher {
+    inner: Arc<Inner>,
+    closed: CancellationToken,
+}
+
+#[async_trait]
+impl MessagePublisher for EmbeddedPublisher {
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        meta: &MessageMeta,
+    ) -> Result<(), BrokerError> {
+        if self.closed.is_cancelled() {
+            return Err(BrokerError::NotConnected);
+        }
+        let message = Message {
+            data: body.to_vec(),
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            meta: meta.clone(),
+            redelivered: false,
+        };
+        self.inner.route(exchange, routing_key, message)
+    }
+
+    fn is_open(&self) -> bool {
+        !self.closed.is_cancelled()
+    }
+}
+
+/// One consumer: its queue, prefetch and unsettled deliveries by tag.
+struct ConsumerState {
+    inner: Arc<Inner>,
+    queue: String,
+    prefetch: usize,
+    unacked: Mutex<BTreeMap<u64, Message>>,
+    next_tag: AtomicU64,
+    /// Cancelled when the connection closes.
+    closed: CancellationToken,
+    /// Set once the consumer stopped counting as one of the queue's consumers.
+    cancelled: AtomicBool,
+}
+
+/// Owned by the delivery stream: dropping the stream cancels the consumer (its unsettled
+/// deliveries can still be settled, or return to the queue when their handles are dropped).
+struct ConsumerGuard(Arc<ConsumerState>);
+
+impl Drop for ConsumerGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Drop for ConsumerState {
+    fn drop(&mut self) {
+        // Nothing can settle them any more: back to the queue.
+        self.requeue_all();
+    }
+}
+
+impl ConsumerState {
+    fn notify(&self) -> Option<Arc<Notify>> {
+        lock(&self.inner.queues)
+            .get(&self.queue)
+            .map(|q| q.notify.clone())
+    }
+
+    async fn next(self: &Arc<Self>) -> Option<Delivery> {
+        let notify = self.notify()?;
+        loop {
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            // Register for a wake-up before looking, so an arrival in between is not missed.
+            let mut notified = pin!(notify.notified());
+            notified.as_mut().enable();
+            if let Some(delivery) = self.try_take() {
+                return Some(delivery);
+            }
+            tokio::select! {
+                () = notified => {}
+                () = self.closed.cancelled() => return None,
+            }
+        }
+    }
+
+    fn try_take(self: &Arc<Self>) -> Option<Delivery> {
+        let mut unacked = lock(&self.unacked);
+        if unacked.len() >= self.prefetch {
+            return None;
+        }
+        let message = lock(&self.inner.queues)
+            .get_mut(&self.queue)?
+            .ready
+            .pop_front()?;
+        let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+        unacked.insert(tag, message.clone());
+        Some(Delivery {
+            data: message.data,
+            exchange: message.exchange,
+            routing_key: message.routing_key,
+            redelivered: message.redelivered,
+            meta: message.meta,
+            acker: Box::new(EmbeddedAcker {
+                consumer: self.clone(),
+                tag,
+            }),
+        })
+    }
+
+    fn cancel(&self) {
+        if !self.cancelled.swap(true, Ordering::SeqCst)
+            && let Some(queue) = lock(&self.inner.queues).get_mut(&self.queue)
+        {
+            queue.consumers = queue.consumers.saturating_sub(1);
+        }
+    }
+
+    /// Takes the deliveries `tag` (and, with `multiple`, every earlier one) out of the
+    /// unsettled set.
+    fn take(&self, tag: u64, multiple: bool) -> Result<Vec<Message>, BrokerError> {
+        if self.closed.is_cancelled() {
+            return Err(BrokerError::NotConnected);
+        }
+        let mut unacked = lock(&self.unacked);
+        if !unacked.contains_key(&tag) {
+            return Err(BrokerError::AlreadySettled);
+        }
+        let taken = if multiple {
+            let later = unacked.split_off(&(tag + 1));
+            std::mem::replace(&mut *unacked, later)
+                .into_values()
+                .collect()
+        } else {
+            unacked.remove(&tag).into_iter().collect()
+        };
+        Ok(taken)
+    }
+
+    /// Returns `messages` (oldest first) to the head of the queue, marked redelivered.
+    fn requeue(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut queues = lock(&self.inner.queues);
+        if let Some(queue) = queues.get_mut(&self.queue) {
+            for mut message in messages.into_iter().rev() {
+                message.redelivered = true;
+                queue.ready.push_front(message);
+            }
+            queue.notify.notify_waiters();
+        }
+    }
+
+    fn requeue_all(&self) {
+        let messages: Vec<Message> = std::mem::take(&mut *lock(&self.unacked))
+            .into_values()
+            .collect();
+        self.requeue(messages);
+    }
+
+    fn wake(&self) {
+        if let Some(notify) = self.notify() {
+            notify.notify_waiters();
+        }
+    }
+
+    fn dead_letter(&self, messages: Vec<Message>) {
+        let exchange = lock(&self.inner.queues)
+            .get(&self.queue)
+            .and_then(|q| q.dead_letter_exchange.clone());
+        for message in messages {
+            let Some(exchange) = &exchange else {
+                tracing::warn!(queue = %self.queue, "dropping a rejected message: the queue has no dead-letter exchange");
+                continue;
+            };
+            let routing_key = message.routing_key.clone();
+            if let Err(error) = self.inner.route(exchange, &routing_key, message) {
+                tracing::error!(%error, queue = %self.queue, "dead-lettering a rejected message failed; it is lost");
+            }
+        }
+    }
+}
+
+struct EmbeddedAcker {
+    consumer: Arc<ConsumerState>,
+    tag: u64,
+}
+
+#[async_trait]
+impl Acker for EmbeddedAcker {
+    async fn ack(&self, multiple: bool) -> Result<(), BrokerError> {
+        self.consumer.take(self.tag, multiple)?;
+        self.consumer.wake();
+        Ok(())
+    }
+
+    async fn nack(&self, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
+        let messages = self.consumer.take(self.tag, multiple)?;
+        if requeue {
+            self.consumer.requeue(messages);
+        } else {
+            self.consumer.dead_letter(messages);
+            self.consumer.wake();
+        }
+        Ok(())
+    }
+}

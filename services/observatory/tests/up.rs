@@ -1,0 +1,474 @@
+//! End to end: `observatory up` as a child process on free ports — once on its embedded
+//! adapters (no server involved), once on the real RabbitMQ, PostgreSQL, Redis and MongoDB of
+//! this machine — held to the same checks: jobs of every built-in type go in over HTTP (the
+//! generated client and the `observatory submit` command) and the read model's answers (the
+//! generated client and `observatory jobs` / `observatory job`) show each one's outcome and
+//! timeline. A third test restarts `up` on the same data directory.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use observatory_client::contracts::job_submission::JobSubmission;
+use observatory_client::{gateway, read_model};
+use observatory_messaging::{BrokerConnector, RabbitMq, Topology};
+use observatory_test_support::{
+    fresh_postgres_database, mongodb_url, rabbitmq_url, redis_url, unique_name,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Upper bound of every wait.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Variables that would make `up` use a server, or change its addresses, if the test's own
+/// environment had them.
+const INHERITED: [&str; 12] = [
+    "OBSERVATORY_RABBITMQ_URL",
+    "OBSERVATORY_POSTGRES_URL",
+    "OBSERVATORY_REDIS_URL",
+    "OBSERVATORY_MONGODB_URL",
+    "OBSERVATORY_DATA_DIR",
+    "OBSERVATORY_GATEWAY_ADDR",
+    "OBSERVATORY_READ_MODEL_ADDR",
+    "OBSERVATORY_PROCESSOR_ADDR",
+    "OBSERVATORY_METRICS_ENGINE_ADDR",
+    "OBSERVATORY_BROKER_PREFIX",
+    "OBSERVATORY_REDIS_PREFIX",
+    "OBSERVATORY_MONGODB_DATABASE",
+];
+
+struct Up {
+    child: Child,
+    banner: String,
+    gateway: String,
+    read_model: String,
+}
+
+fn observatory() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_observatory"));
+    for name in INHERITED {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// The first `http://…` address on the banner line that starts with `label`.
+fn address(banner: &str, label: &str) -> String {
+    banner
+        .lines()
+        .find(|line| line.trim_start().starts_with(label))
+        .and_then(|line| line.split_whitespace().find(|w| w.starts_with("http://")))
+        .unwrap_or_else(|| panic!("no {label} address in the banner:\n{banner}"))
+        .to_owned()
+}
+
+impl Up {
+    /// Starts `observatory up` with `args` on free ports and waits until it is ready.
+    async fn start(args: &[String]) -> Self {
+        let mut child = observatory()
+            .arg("up")
+            .args([
+                "--gateway-addr",
+                "127.0.0.1:0",
+                "--read-model-addr",
+                "127.0.0.1:0",
+                "--processor-addr",
+                "127.0.0.1:0",
+                "--metrics-engine-addr",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting observatory up");
+        // The banner ends with the line saying how to stop; read it on a thread so the wait is
+        // bounded.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines, banner_lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let mut banner = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = banner_lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no complete banner within {WAIT:?}:\n{banner}"));
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("Stop with Ctrl-C") {
+                break;
+            }
+        }
+        let up = Self {
+            gateway: address(&banner, "gateway"),
+            read_model: address(&banner, "read model"),
+            banner,
+            child,
+        };
+        up.wait_ready(&up.gateway).await;
+        up.wait_ready(&up.read_model).await;
+        up
+    }
+
+    async fn wait_ready(&self, base: &str) {
+        let url = format!("{base}/readyz");
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{url} not ready within {WAIT:?}");
+    }
+
+    fn gateway_client(&self) -> gateway::Client {
+        gateway::Client::new(&self.gateway)
+    }
+
+    fn read_model_client(&self) -> read_model::Client {
+        read_model::Client::new(&self.read_model)
+    }
+
+    /// SIGTERM, as Ctrl-C would; `up` must stop cleanly and in time.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(signalled.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for up") {
+                assert!(status.success(), "observatory up exited with {status}");
+                return;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "observatory up did not stop within {WAIT:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        // Only reached when a test failed before `stop`.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn submit(up: &Up, body: Value) -> Uuid {
+    let submission: JobSubmission = serde_json::from_value(body).expect("a valid submission");
+    up.gateway_client()
+        .submit_job(None, None, &submission)
+        .await
+        .expect("accepted")
+        .into_inner()
+        .job_id
+}
+
+/// Waits until the job has `status` and `events` timeline entries; returns its detail.
+async fn wait_for(up: &Up, job: Uuid, status: &str, events: usize) -> Value {
+    let client = up.read_model_client();
+    let started = Instant::now();
+    loop {
+        let detail = match client.get_job(&job, None).await {
+            Ok(detail) => serde_json::to_value(detail.into_inner()).expect("JSON"),
+            Err(_) => Value::Null,
+        };
+        if detail["job"]["status"] == status
+            && detail["events"].as_array().map_or(0, Vec::len) >= events
+        {
+            return detail;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "job {job} did not reach {status} with {events} events within {WAIT:?}: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn event_types(detail: &Value) -> Vec<&str> {
+    detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["eventType"].as_str())
+        .collect()
+}
+
+fn cli(args: &[&str]) -> Output {
+    observatory()
+        .args(args)
+        .output()
+        .expect("running the observatory command")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits until the overview's totals equal `expected` (the counters are written
+/// asynchronously, after the job store).
+async fn wait_for_totals(up: &Up, expected: Value) -> Value {
+    let started = Instant::now();
+    loop {
+        let overview = up
+            .read_model_client()
+            .get_overview(None)
+            .await
+            .map(|o| serde_json::to_value(o.into_inner()).expect("JSON"))
+            .unwrap_or(Value::Null);
+        let totals = &overview["totals"];
+        let matches = expected
+            .as_object()
+            .expect("an object")
+            .iter()
+            .all(|(k, v)| &totals[k] == v);
+        if matches {
+            return overview;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "totals {totals} never matched {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The checks every configuration of `up` must pass.
+async fn every_built_in_job_type_runs_and_the_read_model_shows_it(up: &Up) {
+    let sleep = submit(up, json!({"type": "sleep", "payload": {"durationMs": 10}})).await;
+    let compute = submit(
+        up,
+        json!({"type": "compute", "payload": {"iterations": 1000, "seed": 7}}),
+    )
+    .await;
+    let flaky = submit(
+        up,
+        json!({"type": "fail", "payload": {"failFirstAttempts": 1}, "maxAttempts": 3}),
+    )
+    .await;
+    let doomed = submit(up, json!({"type": "fail", "maxAttempts": 2})).await;
+    let unknown = submit(up, json!({"type": "resize-image"})).await;
+    // And through the command-line client, which prints the new job's id.
+    let printed = stdout(&cli(&[
+        "submit",
+        "--type",
+        "sleep",
+        "--payload",
+        r#"{"durationMs": 5}"#,
+        "--gateway",
+        &up.gateway,
+    ]));
+    let from_cli = Uuid::parse_str(printed.trim()).expect("submit prints the job id");
+
+    let detail = wait_for(up, sleep, "COMPLETED", 3).await;
+    assert_eq!(
+        event_types(&detail),
+        ["job.created", "job.started", "job.completed"]
+    );
+    wait_for(up, compute, "COMPLETED", 3).await;
+    wait_for(up, from_cli, "COMPLETED", 3).await;
+    let detail = wait_for(up, flaky, "COMPLETED", 5).await;
+    assert_eq!(detail["attempts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        event_types(&detail),
+        [
+            "job.created",
+            "job.started",
+            "job.failed",
+            "job.started",
+            "job.completed"
+        ]
+    );
+    let detail = wait_for(up, doomed, "DEAD_LETTERED", 6).await;
+    assert_eq!(
+        event_types(&detail),
+        [
+            "job.created",
+            "job.started",
+            "job.failed",
+            "job.started",
+            "job.failed",
+            "job.dead-lettered"
+        ]
+    );
+    let detail = wait_for(up, unknown, "FAILED", 3).await;
+    assert_eq!(detail["job"]["lastError"]["code"], "unknown-job-type");
+
+    // Counted once each, as the store says.
+    wait_for_totals(
+        up,
+        json!({"submitted": 6, "completed": 4, "deadLettered": 1, "retried": 2}),
+    )
+    .await;
+    let letters = serde_json::to_value(
+        up.read_model_client()
+            .list_dead_letters(None, None, None)
+            .await
+            .expect("dead letters")
+            .into_inner(),
+    )
+    .expect("JSON");
+    assert!(
+        letters["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|l| l["jobId"] == doomed.to_string()),
+        "{letters:#}"
+    );
+
+    // The command-line client reads the same answers.
+    let listed: Value = serde_json::from_str(&stdout(&cli(&[
+        "jobs",
+        "--read-model",
+        &up.read_model,
+        "--json",
+    ])))
+    .expect("jobs --json prints JSON");
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    for job in [sleep, compute, flaky, doomed, unknown, from_cli] {
+        assert!(ids.contains(&job.to_string().as_str()), "{job} in {ids:?}");
+    }
+    let shown = stdout(&cli(&[
+        "job",
+        &doomed.to_string(),
+        "--read-model",
+        &up.read_model,
+    ]));
+    assert!(shown.contains("DEAD_LETTERED"), "{shown}");
+    assert!(shown.contains("job.dead-lettered"), "{shown}");
+    let failed = stdout(&cli(&[
+        "jobs",
+        "--status",
+        "failed",
+        "--read-model",
+        &up.read_model,
+    ]));
+    assert!(failed.contains(&unknown.to_string()), "{failed}");
+    assert!(!failed.contains(&sleep.to_string()), "{failed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_runs_every_job_type_on_its_embedded_adapters() {
+    let up = Up::start(&[]).await;
+    for part in [
+        "the embedded in-process broker",
+        "job store       SQLite in memory",
+        "event log       SQLite in memory",
+        "counters        SQLite in memory",
+        "--data-dir",
+    ] {
+        assert!(up.banner.contains(part), "{part:?} in:\n{}", up.banner);
+    }
+    every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
+    up.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_passes_the_same_checks_on_the_real_servers() {
+    let name = unique_name();
+    let args: Vec<String> = [
+        "--rabbitmq-url",
+        &rabbitmq_url(),
+        "--postgres-url",
+        &fresh_postgres_database().await,
+        "--redis-url",
+        &redis_url(),
+        "--mongodb-url",
+        &mongodb_url(),
+        "--broker-prefix",
+        &name,
+        "--redis-prefix",
+        &name,
+        "--mongodb-database",
+        &name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let up = Up::start(&args).await;
+    for part in ["RabbitMQ at", "PostgreSQL at", "MongoDB at", "Redis at"] {
+        assert!(up.banner.contains(part), "{part:?} in:\n{}", up.banner);
+    }
+    assert!(!up.banner.contains("SQLite"), "{}", up.banner);
+    every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
+    up.stop();
+    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(name))
+        .connect()
+        .await
+        .expect("RabbitMQ");
+    let _ = broker.delete_queues().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_data_directory_state_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("observatory-up-{}", unique_name()));
+    let args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    let up = Up::start(&args).await;
+    assert!(
+        up.banner.contains(&dir.display().to_string()),
+        "{}",
+        up.banner
+    );
+    let job = submit(&up, json!({"type": "sleep", "payload": {"durationMs": 1}})).await;
+    wait_for(&up, job, "COMPLETED", 3).await;
+    wait_for_totals(&up, json!({"submitted": 1, "completed": 1})).await;
+    up.stop();
+
+    let up = Up::start(&args).await;
+    let detail = wait_for(&up, job, "COMPLETED", 3).await;
+    assert_eq!(
+        event_types(&detail),
+        ["job.created", "job.started", "job.completed"]
+    );
+    wait_for_totals(&up, json!({"submitted": 1, "completed": 1})).await;
+    let next = submit(&up, json!({"type": "sleep", "payload": {"durationMs": 1}})).await;
+    wait_for(&up, next, "COMPLETED", 3).await;
+    wait_for_totals(&up, json!({"submitted": 2, "completed": 2})).await;
+    up.stop();
+    std::fs::remove_dir_all(&dir).expect("remove the data directory");
+}
+
+#[test]
+fn the_command_line_client_explains_bad_input_and_unreachable_servers() {
+    let output = cli(&["job", "not-a-uuid"]);
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("not-a-uuid"), "{message}");
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!("http://{}", free.local_addr().expect("address"));
+    drop(free);
+    let output = cli(&["jobs", "--read-model", &url]);
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("cannot reach"), "{message}");
+}
