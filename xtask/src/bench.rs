@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: builds the release binaries, starts the whole system (the four roles
 //! of `observatory`, as separate processes, against the local PostgreSQL, RabbitMQ, Redis and
 //! MongoDB, under a fresh prefix and database), waits until every role is ready, runs the
-//! load generator (`observatory-bench`), and stops the roles. With `--gateway` and
-//! `--read-model` it measures a system that is already running instead.
+//! load generator (`observatory-bench`), and stops the roles. With `--up` it measures
+//! `observatory up` on its embedded adapters instead; with `--gateway` and `--read-model`, a
+//! system that is already running.
 
 use crate::system::{Ports, System, free_port};
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,10 @@ pub struct BenchArgs {
     /// Measure an already running system: its read model URL.
     #[arg(long, requires = "gateway")]
     read_model: Option<String>,
+    /// Measure `observatory up` (one process, embedded broker and SQLite stores) instead of the
+    /// four roles on the servers.
+    #[arg(long, conflicts_with = "gateway")]
+    up: bool,
     /// Arguments for the load generator (see `cargo run -p observatory-bench -- --help`),
     /// e.g. `-- --jobs 120000 --rate 2000`.
     #[arg(last = true)]
@@ -44,6 +49,20 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
     let bin = root.join("target/release");
     let (gateway, read_model, mut system) = match (args.gateway, args.read_model) {
         (Some(g), Some(r)) => (g, r, System::default()),
+        _ if args.up => {
+            let ports = Ports {
+                gateway: free_port()?,
+                read_model: free_port()?,
+                processor: free_port()?,
+                metrics_engine: free_port()?,
+            };
+            let system = System::start_up(root, &bin, &ports, "warn")?;
+            (
+                format!("http://{}", system.gateway),
+                format!("http://{}", system.read_model),
+                system,
+            )
+        }
         _ => {
             crate::test_infra::ensure(root)?;
             let name = format!("bench_{}", std::process::id());

@@ -117,6 +117,57 @@ impl System {
         Ok(system)
     }
 
+    /// Starts `observatory up` (all four roles in one process, on its embedded adapters: no
+    /// server involved), logging to `target/up/up.log`, and waits until it is ready.
+    pub fn start_up(root: &Path, bin: &Path, ports: &Ports, log_level: &str) -> Result<Self> {
+        let logs = root.join("target").join("up");
+        std::fs::create_dir_all(&logs)?;
+        let log = std::fs::File::create(logs.join("up.log"))?;
+        let mut command = Command::new(bin.join("observatory"));
+        // A server named in the environment would replace an embedded adapter.
+        for name in [
+            "OBSERVATORY_RABBITMQ_URL",
+            "OBSERVATORY_POSTGRES_URL",
+            "OBSERVATORY_REDIS_URL",
+            "OBSERVATORY_MONGODB_URL",
+            "OBSERVATORY_DATA_DIR",
+        ] {
+            command.env_remove(name);
+        }
+        let child = command
+            .args([
+                "up",
+                "--gateway-addr",
+                &ports.gateway,
+                "--read-model-addr",
+                &ports.read_model,
+                "--processor-addr",
+                &ports.processor,
+                "--metrics-engine-addr",
+                &ports.metrics_engine,
+            ])
+            .env("RUST_LOG", log_level)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting observatory up")?;
+        let mut system = System {
+            children: vec![("up".to_string(), child)],
+            gateway: ports.gateway.clone(),
+            read_model: ports.read_model.clone(),
+        };
+        eprintln!("  started observatory up (log: target/up/up.log)");
+        for addr in [&ports.gateway, &ports.read_model] {
+            if !wait_ready(addr, Duration::from_secs(60)) {
+                system.stop();
+                bail!("observatory up did not become ready on {addr}; see target/up/up.log");
+            }
+        }
+        eprintln!("  observatory up is ready");
+        Ok(system)
+    }
+
     /// Waits until any role exits (e.g. after Ctrl-C, which reaches the whole process group).
     pub fn wait_any(&mut self) {
         loop {
