@@ -185,8 +185,11 @@ fn event_summary(event: &EventEnvelope) -> String {
 fn job_error(error: &JobError) -> String {
     let text = format!("{}: {}", clean(&error.code), clean(&error.message));
     match error.attempt {
-        Some(attempt) => format!("{text} (attempt {attempt})"),
-        None => text,
+        // Some messages say which attempt already.
+        Some(attempt) if !text.contains(&format!("(attempt {attempt})")) => {
+            format!("{text} (attempt {attempt})")
+        }
+        _ => text,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The gateway: the system's intake. `POST /jobs` validates a submission against its schema,
-//! wraps it in a `job.created` event, publishes it persistently to RabbitMQ and answers 202
-//! only after the broker confirmed it. It keeps no state, so it scales horizontally.
+//! wraps it in a `job.created` event, publishes it persistently to the broker (RabbitMQ, or the
+//! in-process broker of `observatory up`) and answers 202 only after the broker confirmed it.
+//! It keeps no state, so it scales horizontally.
 //!
 //! Idempotency without state: the job id is the client's `jobId`, else derived from the
 //! `Idempotency-Key` (UUID v5), else random; the event id is derived from the job id. A

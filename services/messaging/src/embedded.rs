@@ -48,6 +48,10 @@ struct Inner {
 
 struct Queue {
     ready: VecDeque<Message>,
+    /// When full: refuse the publish (consumer queues), or drop the oldest message (the
+    /// dead-letter queue, a sink nothing consumes in `observatory up`; the job store keeps
+    /// every dead letter).
+    drop_oldest_when_full: bool,
     consumers: u32,
     /// Woken on every arrival and every settlement (a settlement frees a prefetch slot).
     notify: Arc<Notify>,
@@ -82,6 +86,7 @@ impl EmbeddedBroker {
             .map(|name| {
                 let queue = Queue {
                     ready: VecDeque::new(),
+                    drop_oldest_when_full: name == topology.dead_letter_queue(),
                     consumers: 0,
                     notify: Arc::new(Notify::new()),
                     dead_letter_exchange: dead_lettering
@@ -162,6 +167,7 @@ impl Inner {
             .filter(|b| b.exchange == exchange && kind.routes(b.key, routing_key))
             .map(|b| b.queue)
             .collect();
+        targets.sort();
         targets.dedup();
         if targets.is_empty() {
             return Err(unroutable());
@@ -172,13 +178,16 @@ impl Inner {
             let queue = queues
                 .get(name)
                 .ok_or_else(|| BrokerError::NoSuchQueue(name.clone()))?;
-            if queue.ready.len() >= self.max_queue_length {
+            if queue.ready.len() >= self.max_queue_length && !queue.drop_oldest_when_full {
                 tracing::warn!(queue = %name, length = queue.ready.len(), "queue full; refusing a publish");
                 return Err(BrokerError::Nacked);
             }
         }
         for name in &targets {
             if let Some(queue) = queues.get_mut(name) {
+                if queue.ready.len() >= self.max_queue_length {
+                    queue.ready.pop_front();
+                }
                 queue.ready.push_back(message.clone());
                 queue.notify.notify_waiters();
             }
@@ -378,7 +387,8 @@ impl ConsumerState {
 
     fn try_take(self: &Arc<Self>) -> Option<Delivery> {
         let mut unacked = lock(&self.unacked);
-        if unacked.len() >= self.prefetch {
+        // Checked under the lock `close` requeues under, so nothing is handed out after it.
+        if unacked.len() >= self.prefetch || self.closed.is_cancelled() {
             return None;
         }
         let message = lock(&self.inner.queues)

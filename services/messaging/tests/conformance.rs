@@ -205,7 +205,13 @@ async fn prefetch_bounds_the_unsettled_deliveries(connector: Arc<dyn BrokerConne
         .expect("consume");
     let one = next(&mut consumer).await;
     let two = next(&mut consumer).await;
-    // With two unsettled, the third stays in the queue…
+    // With two unsettled, the third is not delivered and stays in the queue…
+    let third = tokio::time::timeout(
+        Duration::from_millis(300),
+        next_delivery(&mut consumer, &CancellationToken::new()),
+    )
+    .await;
+    assert!(third.is_err(), "a third delivery beyond the prefetch");
     assert_eq!(ready(&*broker, &topology.jobs_queue()).await, 1);
     // …until one is settled.
     one.ack().await.expect("ack");
@@ -384,5 +390,27 @@ async fn the_embedded_broker_refuses_a_publish_into_a_full_queue() {
     send().await.expect("first");
     send().await.expect("second");
     assert!(matches!(send().await, Err(BrokerError::Nacked)));
+    // The dead-letter queue, which nothing consumes, keeps the newest instead of refusing.
+    let dead = || async {
+        publisher
+            .publish(
+                &topology.dead_letter_exchange(),
+                "",
+                b"dead",
+                &MessageMeta::default(),
+            )
+            .await
+    };
+    for _ in 0..3 {
+        dead().await.expect("the dead-letter queue never refuses");
+    }
+    assert_eq!(
+        broker
+            .queue_depth(&topology.dead_letter_queue())
+            .await
+            .expect("depth")
+            .0,
+        2
+    );
     assert_eq!(embedded.unsettled(), 4, "two in each consumer queue");
 }

@@ -1,5 +1,7 @@
-//! The metrics engine: stores every job lifecycle event once in the event log (MongoDB) and
-//! counts it once in Redis, which also publishes it on the live feed for the UIs.
+//! The metrics engine: stores every job lifecycle event once in the event log (MongoDB, or
+//! SQLite under `observatory up`) and counts it once in the counters (Redis, or SQLite), which
+//! also publish it on the live feed for the UIs. The stores and the broker are reached through
+//! their ports ([`MetricsEngineBackends`]).
 //!
 //! **Why.** The processor owns the authoritative job state; the event log (a job's timeline,
 //! `GET /events`) and the counters (the overview, throughput, live feed) are projections of
@@ -293,7 +295,10 @@ pub async fn run_with(
             (&mut server).await
         }
         result = &mut server => {
-            tracing::error!("the HTTP server stopped; stopping the consumer");
+            // On shutdown the server may simply finish first.
+            if !stop.is_cancelled() {
+                tracing::error!("the HTTP server stopped; stopping the consumer");
+            }
             stop.cancel();
             consumer.await;
             result

@@ -3,7 +3,8 @@
 //! this machine — held to the same checks: jobs of every built-in type go in over HTTP (the
 //! generated client and the `observatory submit` command) and the read model's answers (the
 //! generated client and `observatory jobs` / `observatory job`) show each one's outcome and
-//! timeline. A third test restarts `up` on the same data directory.
+//! timeline. Two more restart `up` on the same data directory: state survives, and stopping
+//! finishes every accepted job first.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -374,6 +375,54 @@ async fn every_built_in_job_type_runs_and_the_read_model_shows_it(up: &Up) {
     ]));
     assert!(failed.contains(&unknown.to_string()), "{failed}");
     assert!(!failed.contains(&sleep.to_string()), "{failed}");
+    let dead: Value = serde_json::from_str(&stdout(&cli(&[
+        "jobs",
+        "--status",
+        "dead-lettered",
+        "--type",
+        "fail",
+        "--limit",
+        "5",
+        "--read-model",
+        &up.read_model,
+        "--json",
+    ])))
+    .expect("JSON");
+    let dead: Vec<&str> = dead["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert_eq!(dead, [doomed.to_string()]);
+
+    // The same idempotency key is the same job, however often it is submitted.
+    let submit_keyed = || {
+        stdout(&cli(&[
+            "submit",
+            "--type",
+            "sleep",
+            "--payload",
+            r#"{"durationMs": 1}"#,
+            "--max-attempts",
+            "2",
+            "--idempotency-key",
+            "up-test-key",
+            "--gateway",
+            &up.gateway,
+        ]))
+    };
+    assert_eq!(submit_keyed(), submit_keyed());
+
+    let missing = cli(&[
+        "job",
+        &Uuid::new_v4().to_string(),
+        "--read-model",
+        &up.read_model,
+    ]);
+    assert!(!missing.status.success());
+    let message = String::from_utf8_lossy(&missing.stderr);
+    assert!(message.contains("not found"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -471,4 +520,35 @@ fn the_command_line_client_explains_bad_input_and_unreachable_servers() {
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("cannot reach"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_finishes_every_accepted_job_before_the_process_exits() {
+    let dir = std::env::temp_dir().join(format!("observatory-up-{}", unique_name()));
+    let args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    let up = Up::start(&args).await;
+    let mut jobs = Vec::new();
+    for _ in 0..40 {
+        jobs.push(
+            submit(
+                &up,
+                json!({"type": "sleep", "payload": {"durationMs": 200}}),
+            )
+            .await,
+        );
+    }
+    // Stop at once: the jobs are accepted (202) but most are still queued or running.
+    up.stop();
+
+    let up = Up::start(&args).await;
+    for job in &jobs {
+        let detail = wait_for(&up, *job, "COMPLETED", 3).await;
+        assert_eq!(
+            event_types(&detail),
+            ["job.created", "job.started", "job.completed"]
+        );
+    }
+    wait_for_totals(&up, json!({"submitted": 40, "completed": 40})).await;
+    up.stop();
+    std::fs::remove_dir_all(&dir).expect("remove the data directory");
 }

@@ -1,5 +1,7 @@
-//! The processor: runs jobs, owns their state in PostgreSQL and announces every change through
-//! a transactional outbox.
+//! The processor: runs jobs, owns their state in the job store (PostgreSQL, or SQLite under
+//! `observatory up`) and announces every change through a transactional outbox. It reaches
+//! the broker and the store through their ports ([`ProcessorBackends`]), so the same code runs
+//! on either adapter.
 //!
 //! **Why it exists.** The gateway only accepts jobs (a confirmed `job.created` message); the
 //! processor turns each into a stored job, runs it, retries it with exponential backoff up to
@@ -259,7 +261,9 @@ pub async fn run_with(
     broker.close().await;
     http_stop.cancel();
     let http_result = http.await;
-    store.close().await;
+    if !backends.store.shared {
+        store.close().await;
+    }
     tracing::info!("processor stopped");
 
     sessions_result?;

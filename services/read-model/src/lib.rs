@@ -1,5 +1,7 @@
 //! The read model: the one read-only HTTP surface for the terminal UI and the web dashboard
-//! (`openapi/read-model.yaml`, served bundled at `/openapi.json`).
+//! (`openapi/read-model.yaml`, served bundled at `/openapi.json`). Each store is reached
+//! through its port ([`ReadModelBackends`]); the table names the real adapters, and under
+//! `observatory up` the embedded ones (SQLite, the in-process broker) answer the same calls.
 //!
 //! | operation | answered from |
 //! |---|---|
@@ -257,6 +259,7 @@ pub async fn serve_with(
         Ok(addr) => tracing::info!(%addr, "read model listening"),
         Err(error) => tracing::warn!(%error, "read model listening (address unknown)"),
     }
+    let job_store_shared = backends.job_store.shared;
     let connecting = tokio::spawn(connect::connect_all(backends, state.clone(), local.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(local.clone().cancelled_owned())
@@ -265,7 +268,7 @@ pub async fn serve_with(
     if let Err(error) = connecting.await {
         tracing::error!(%error, "the dependency connector failed");
     }
-    state.close().await;
+    state.close(!job_store_shared).await;
     tracing::info!("read model stopped");
     served.map_err(ReadModelError::Serve)
 }

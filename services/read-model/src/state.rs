@@ -200,23 +200,34 @@ impl ReadModelState {
     }
 
     pub(crate) fn job_store(&self) -> Result<&dyn JobStore, ApiError> {
-        self.job_store_if_connected()
-            .ok_or_else(|| not_connected("postgres-unavailable", "PostgreSQL"))
+        self.job_store_if_connected().ok_or_else(|| {
+            not_connected(
+                "postgres-unavailable",
+                "job store",
+                self.inner.names.job_store,
+            )
+        })
     }
 
     pub(crate) fn event_log(&self) -> Result<&dyn EventLog, ApiError> {
-        self.event_log_if_connected()
-            .ok_or_else(|| not_connected("mongodb-unavailable", "MongoDB"))
+        self.event_log_if_connected().ok_or_else(|| {
+            not_connected(
+                "mongodb-unavailable",
+                "event log",
+                self.inner.names.event_log,
+            )
+        })
     }
 
     pub(crate) fn counters(&self) -> Result<&dyn Counters, ApiError> {
-        self.counters_if_connected()
-            .ok_or_else(|| not_connected("redis-unavailable", "Redis"))
+        self.counters_if_connected().ok_or_else(|| {
+            not_connected("redis-unavailable", "counters", self.inner.names.counters)
+        })
     }
 
     pub(crate) fn broker(&self) -> Result<Arc<dyn MessageBroker>, ApiError> {
         self.broker_if_connected()
-            .ok_or_else(|| not_connected("broker-unavailable", "The broker"))
+            .ok_or_else(|| not_connected("broker-unavailable", "broker", self.inner.names.broker))
     }
 
     /// The CORS layer, when origins are configured.
@@ -238,9 +249,10 @@ impl ReadModelState {
         )
     }
 
-    /// Closes the connections that need closing (the job store's pool and the broker).
-    pub async fn close(&self) {
-        if let Some(store) = self.job_store_if_connected() {
+    /// Closes the connections that need closing: the broker, and the job store's pool when
+    /// `job_store` (not when the store is shared with other roles, as in `observatory up`).
+    pub async fn close(&self, job_store: bool) {
+        if job_store && let Some(store) = self.job_store_if_connected() {
             store.close().await;
         }
         let broker = self.broker_if_connected();
@@ -251,10 +263,11 @@ impl ReadModelState {
     }
 }
 
-fn not_connected(code: &'static str, what: &str) -> ApiError {
+/// `code` stays what clients already match on; the message names the adapter in use.
+fn not_connected(code: &'static str, what: &str, kind: &str) -> ApiError {
     ApiError::unavailable(
         code,
-        format!("{what} is not connected yet; retry later"),
+        format!("the {what} ({kind}) is not connected yet; retry later"),
         RETRY_AFTER_SECONDS,
     )
 }

@@ -18,6 +18,8 @@ pub struct Dependency<T: ?Sized> {
     pub kind: &'static str,
     /// Where, without passwords, e.g. `PostgreSQL at postgres://u:***@host/db`.
     pub target: String,
+    /// Opened by someone else and shared between roles: a role must not close it.
+    pub shared: bool,
     connect: Connect<T>,
 }
 
@@ -26,6 +28,7 @@ impl<T: ?Sized> Clone for Dependency<T> {
         Self {
             kind: self.kind,
             target: self.target.clone(),
+            shared: self.shared,
             connect: self.connect.clone(),
         }
     }
@@ -43,6 +46,7 @@ impl<T: ?Sized + Send + Sync + 'static> Dependency<T> {
         Self {
             kind,
             target: target.into(),
+            shared: false,
             connect: Arc::new(move || {
                 let attempt = connect();
                 Box::pin(async move { attempt.await.map_err(|e| e.to_string()) })
@@ -50,11 +54,12 @@ impl<T: ?Sized + Send + Sync + 'static> Dependency<T> {
         }
     }
 
-    /// One already open.
+    /// One already open, shared: whoever opened it closes it.
     pub fn open(kind: &'static str, target: impl Into<String>, value: Arc<T>) -> Self {
         Self {
             kind,
             target: target.into(),
+            shared: true,
             connect: Arc::new(move || {
                 let value = value.clone();
                 Box::pin(async move { Ok(value) })

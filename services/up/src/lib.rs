@@ -28,7 +28,6 @@ use observatory_runtime::backoff::Dependency;
 use observatory_runtime::shutdown::CancellationToken;
 use observatory_sqlite::Location;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 /// Configuration of `observatory up` (flags, or the environment variables named in `--help`).
 /// The roles' other settings (concurrency, retry backoff, Alertmanager, CORS, …) come from
@@ -236,79 +235,106 @@ pub async fn run(config: UpConfig, shutdown: CancellationToken) -> Result<(), Up
         )
     );
 
-    // The gateway stops first; the others once what was accepted is handled.
-    let intake = CancellationToken::new();
-    let work = CancellationToken::new();
-    let mut roles: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-    roles.spawn({
-        let (broker, intake) = (plan.broker.clone(), intake.clone());
+    // Each role has its own stop signal: they stop in the order that hands every accepted job
+    // and event on before its consumer goes (see `stop_in_order`).
+    let (intake, processing, recording) = (
+        CancellationToken::new(),
+        CancellationToken::new(),
+        CancellationToken::new(),
+    );
+    let gateway = tokio::spawn({
+        let (broker, stop) = (plan.broker.clone(), intake.clone());
         async move {
-            let result =
-                observatory_gateway::serve(gateway_config, gateway_listener, broker, intake).await;
-            ("gateway", result.map_err(|e| e.to_string()))
+            observatory_gateway::serve(gateway_config, gateway_listener, broker, stop)
+                .await
+                .map_err(|e| e.to_string())
         }
     });
-    roles.spawn({
-        let work = work.clone();
+    let processor = tokio::spawn({
+        let stop = processing.clone();
         async move {
-            let result = observatory_processor::run_with(
+            observatory_processor::run_with(
                 processor_listener,
                 processor_config,
                 processor_backends,
-                work,
+                stop,
             )
-            .await;
-            ("processor", result.map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())
         }
     });
-    roles.spawn({
-        let work = work.clone();
+    let metrics_engine = tokio::spawn({
+        let stop = recording.clone();
         async move {
-            let result = observatory_metrics_engine::run_with(
+            observatory_metrics_engine::run_with(
                 metrics_config,
                 metrics_listener,
                 metrics_backends,
-                work,
+                stop,
             )
-            .await;
-            ("metrics engine", result.map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())
         }
     });
-    roles.spawn({
-        let work = work.clone();
+    let read_model = tokio::spawn({
+        let stop = recording.clone();
         async move {
-            let result = observatory_read_model::serve_with(
+            observatory_read_model::serve_with(
                 read_model_listener,
                 read_model_config,
                 read_model_backends,
-                work,
+                stop,
             )
-            .await;
-            ("read model", result.map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())
         }
     });
+    let mut roles = Roles {
+        gateway: Role::new("gateway", gateway),
+        processor: Role::new("processor", processor),
+        metrics_engine: Role::new("metrics engine", metrics_engine),
+        read_model: Role::new("read model", read_model),
+    };
 
     // Until shutdown, or until a role stops by itself (which stops everything).
-    let mut error = None;
-    let stopped_early = tokio::select! {
-        () = shutdown.cancelled() => false,
-        Some(stopped) = roles.join_next() => {
-            error = role_failure(stopped);
-            true
-        }
-    };
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = roles.gateway.stopped() => {}
+        () = roles.processor.stopped() => {}
+        () = roles.metrics_engine.stopped() => {}
+        () = roles.read_model.stopped() => {}
+    }
+    let early = roles.early_stop();
+    if let Some(role) = early {
+        tracing::error!(role, "a role stopped by itself; stopping the others");
+    }
     tracing::info!("stopping: no new jobs are accepted; finishing the accepted ones");
+    let drain_timeout = Duration::from_secs(config.drain_timeout_secs);
+    // 1. No new jobs; the requests in flight get their answer.
     intake.cancel();
-    if !stopped_early {
-        drain(&plan, Duration::from_secs(config.drain_timeout_secs)).await;
+    roles.gateway.join().await;
+    // 2. The processor takes every queued job and runs it, then stops (finishing what runs,
+    //    within its grace period) and its relay flushes the outbox.
+    if early.is_none() {
+        drain(&plan, drain_timeout).await;
     }
-    work.cancel();
-    while let Some(stopped) = roles.join_next().await {
-        if let Some(failure) = role_failure(stopped) {
-            error.get_or_insert(failure);
-        }
+    processing.cancel();
+    roles.processor.join().await;
+    // 3. The metrics engine records the last events; then the read stack goes.
+    if early.is_none() {
+        drain(&plan, drain_timeout).await;
     }
-    match error {
+    recording.cancel();
+    roles.metrics_engine.join().await;
+    roles.read_model.join().await;
+
+    // The roles leave shared stores open; the last writes are committed, this only tidies up.
+    if let Some(store) = &plan.job_store
+        && let Some(store) = store.connect_with_retry(&CancellationToken::new()).await
+    {
+        store.close().await;
+    }
+    match roles.first_error(early) {
         Some(error) => Err(error),
         None => {
             tracing::info!("observatory stopped");
@@ -317,22 +343,84 @@ pub async fn run(config: UpConfig, shutdown: CancellationToken) -> Result<(), Up
     }
 }
 
-/// `None` when the role stopped cleanly.
-fn role_failure(
-    stopped: Result<(&'static str, Result<(), String>), tokio::task::JoinError>,
-) -> Option<UpError> {
-    match stopped {
-        Ok((_, Ok(()))) => None,
-        Ok((role, Err(message))) => Some(UpError::Role { role, message }),
-        Err(error) => Some(UpError::Role {
-            role: "a role",
-            message: error.to_string(),
-        }),
+/// One role's task and how it ended.
+struct Role {
+    name: &'static str,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+    outcome: Option<Result<(), String>>,
+}
+
+impl Role {
+    fn new(name: &'static str, task: tokio::task::JoinHandle<Result<(), String>>) -> Self {
+        Self {
+            name,
+            task,
+            outcome: None,
+        }
+    }
+
+    /// Resolves when the task ends (recording how); never when it already has.
+    async fn stopped(&mut self) {
+        if self.outcome.is_some() {
+            return std::future::pending().await;
+        }
+        let ended = (&mut self.task).await;
+        self.outcome = Some(ended.unwrap_or_else(|e| Err(format!("the task failed: {e}"))));
+    }
+
+    async fn join(&mut self) {
+        if self.outcome.is_none() {
+            self.stopped().await;
+        }
     }
 }
 
-/// Waits (bounded) until the embedded broker holds nothing unsettled and the job store's
-/// outbox is empty, so that every accepted job and event is stored before the roles stop.
+struct Roles {
+    gateway: Role,
+    processor: Role,
+    metrics_engine: Role,
+    read_model: Role,
+}
+
+impl Roles {
+    fn all(&self) -> [&Role; 4] {
+        [
+            &self.gateway,
+            &self.processor,
+            &self.metrics_engine,
+            &self.read_model,
+        ]
+    }
+
+    /// The role that ended before shutdown was asked for, if any.
+    fn early_stop(&self) -> Option<&'static str> {
+        self.all()
+            .into_iter()
+            .find(|role| role.outcome.is_some())
+            .map(|role| role.name)
+    }
+
+    /// The first failure, an early stop counting as one even when it returned `Ok`.
+    fn first_error(&self, early: Option<&'static str>) -> Option<UpError> {
+        let failed = self.all().into_iter().find_map(|role| match &role.outcome {
+            Some(Err(message)) => Some(UpError::Role {
+                role: role.name,
+                message: message.clone(),
+            }),
+            _ => None,
+        });
+        failed.or_else(|| {
+            early.map(|role| UpError::Role {
+                role,
+                message: "it stopped unexpectedly".into(),
+            })
+        })
+    }
+}
+
+/// Waits (bounded) until nothing accepted is in flight: the embedded broker holds nothing
+/// unsettled and the job store's outbox is empty, three polls in a row (a message moves from
+/// the broker to the outbox and back within one poll, so one quiet reading is not enough).
 async fn drain(plan: &Plan, timeout: Duration) {
     let Some(broker) = &plan.embedded_broker else {
         // RabbitMQ keeps what is queued; the roles finish their in-flight work themselves.
@@ -344,20 +432,28 @@ async fn drain(plan: &Plan, timeout: Duration) {
         None => None,
     };
     let mut reported = Instant::now();
-    loop {
+    let mut quiet = 0;
+    while quiet < 3 {
+        let before = broker.unsettled();
         let outbox = match &store {
             Some(store) => store.outbox_backlog().await.unwrap_or(0),
             None => 0,
         };
-        let queued = broker.unsettled();
-        if queued == 0 && outbox == 0 {
-            return;
+        let queued = before.max(broker.unsettled());
+        quiet = if queued == 0 && outbox == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
         }
         if started.elapsed() >= timeout {
             tracing::warn!(
                 queued,
                 outbox,
-                "drain timeout: messages still in the embedded broker are lost (jobs that were accepted but not yet stored)"
+                "drain timeout: messages still in the embedded broker are lost (jobs accepted but not yet stored, events not yet recorded)"
             );
             return;
         }
