@@ -336,8 +336,9 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn start_attempt(&self, job_id: Uuid, worker: &str) -> Result<Option<StartedAttempt>> {
-        let at = now();
         let mut tx = self.write().await?;
+        // Taken under the write lock, so timestamps follow commit order.
+        let at = now();
         let row: Option<SqliteJobRow> = sqlx::query_as(
             "UPDATE jobs SET status = ?3, attempts = attempts + 1, started_at = COALESCE(started_at, ?2), \
              next_attempt_at = NULL, updated_at = ?2 \
@@ -385,8 +386,9 @@ impl JobStore for SqliteJobStore {
     ) -> Result<Option<Job>> {
         let (stored_attempt, ordinal) = attempt_ordinal(attempt)?;
         let duration_ms = check_duration(duration_ms)?;
-        let at = now();
         let mut tx = self.write().await?;
+        // Taken under the write lock, so timestamps follow commit order.
+        let at = now();
         let row: Option<SqliteJobRow> = sqlx::query_as(
             "UPDATE jobs SET status = ?3, result = ?4, finished_at = ?5, updated_at = ?5 \
              WHERE id = ?1 AND attempts = ?2 AND status = ?6 RETURNING *",
@@ -440,9 +442,10 @@ impl JobStore for SqliteJobStore {
             attempt: Some(ordinal),
             ..error
         };
-        let at = now();
         // The write lock, held since BEGIN IMMEDIATE, keeps the row as read until the update.
         let mut tx = self.write().await?;
+        // Taken under the write lock, so timestamps follow commit order.
+        let at = now();
         let current: Option<(i32, i32)> = sqlx::query_as(
             "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND attempts = ?2 AND status = ?3",
         )
