@@ -92,7 +92,7 @@ async fn next_job_message(consumer: &mut Subscription) -> Value {
 }
 
 #[tokio::test]
-async fn an_accepted_job_is_a_confirmed_persistent_job_created_event() {
+async fn an_accepted_job_is_a_confirmed_job_created_event() {
     let shutdown = CancellationToken::new();
     let (state, broker) = connected(&shutdown).await;
     let app = router(state, 64 * 1024).unwrap();
