@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use observatory_runtime::shutdown::CancellationToken;
 use tokio::sync::Notify;
 
+use crate::topology::{Binding, ExchangeKind};
 use crate::{
     Acker, BrokerConnector, BrokerError, Delivery, MessageBroker, MessageMeta, MessagePublisher,
     Publisher, Subscription, Topology,
@@ -41,6 +42,9 @@ pub struct EmbeddedBroker {
 
 struct Inner {
     topology: Topology,
+    /// The topology's exchanges and bindings, computed once: routing runs on every publish.
+    exchanges: Vec<(String, ExchangeKind)>,
+    bindings: Vec<Binding>,
     max_queue_length: usize,
     queues: Mutex<HashMap<String, Queue>>,
     consumers: Mutex<Vec<Weak<ConsumerState>>>,
@@ -98,6 +102,8 @@ impl EmbeddedBroker {
             .collect();
         Self {
             inner: Arc::new(Inner {
+                exchanges: topology.exchanges(),
+                bindings: topology.bindings(),
                 topology,
                 max_queue_length: max_queue_length.max(1),
                 queues: Mutex::new(queues),
@@ -157,15 +163,16 @@ impl Inner {
     ) -> Result<(), BrokerError> {
         let unroutable = || BrokerError::Unroutable(routing_key.to_owned(), exchange.to_owned());
         let kind = self
-            .topology
-            .exchange_kind(exchange)
+            .exchanges
+            .iter()
+            .find(|(name, _)| name == exchange)
+            .map(|(_, kind)| *kind)
             .ok_or_else(unroutable)?;
-        let mut targets: Vec<String> = self
-            .topology
-            .bindings()
-            .into_iter()
+        let mut targets: Vec<&str> = self
+            .bindings
+            .iter()
             .filter(|b| b.exchange == exchange && kind.routes(b.key, routing_key))
-            .map(|b| b.queue)
+            .map(|b| b.queue.as_str())
             .collect();
         targets.sort();
         targets.dedup();
@@ -176,15 +183,15 @@ impl Inner {
         // All or nothing: a message is confirmed only when every bound queue took it.
         for name in &targets {
             let queue = queues
-                .get(name)
-                .ok_or_else(|| BrokerError::NoSuchQueue(name.clone()))?;
+                .get(*name)
+                .ok_or_else(|| BrokerError::NoSuchQueue((*name).to_owned()))?;
             if queue.ready.len() >= self.max_queue_length && !queue.drop_oldest_when_full {
                 tracing::warn!(queue = %name, length = queue.ready.len(), "queue full; refusing a publish");
                 return Err(BrokerError::Nacked);
             }
         }
         for name in &targets {
-            if let Some(queue) = queues.get_mut(name) {
+            if let Some(queue) = queues.get_mut(*name) {
                 if queue.ready.len() >= self.max_queue_length {
                     queue.ready.pop_front();
                 }
