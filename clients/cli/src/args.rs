@@ -12,6 +12,7 @@ use crate::contracts::job::{JobStatus, JobType};
 use crate::contracts::job_submission::JobSubmission;
 use crate::contracts::page_cursor::PageCursor;
 use crate::error::CliError;
+use observatory_client::read_model::types::ListJobsIdPrefix;
 
 /// The gateway's address when neither `--gateway` nor `OBSERVATORY_GATEWAY_URL` is given.
 pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:3000";
@@ -90,6 +91,9 @@ pub struct JobsArgs {
     /// Only jobs of this type.
     #[arg(long = "type", value_name = "TYPE")]
     pub job_type: Option<String>,
+    /// Only jobs whose id starts with these hex digits (a short id, as the tables show it).
+    #[arg(long = "id", value_name = "PREFIX")]
+    pub id_prefix: Option<String>,
     /// Jobs per page (the read model's default: 50).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=500))]
     pub limit: Option<u64>,
@@ -205,6 +209,18 @@ pub fn parse_cursor(text: &str) -> Result<PageCursor, CliError> {
                 reason: e.to_string(),
             }
         })
+}
+
+/// `--id`: the leading hex digits of a job id, as the read model's `idPrefix` takes them.
+pub fn parse_id_prefix(text: &str) -> Result<ListJobsIdPrefix, CliError> {
+    let invalid = || CliError::InvalidIdPrefix {
+        value: text.to_owned(),
+    };
+    let hex_digits = text.chars().filter(|c| *c != '-').count();
+    if hex_digits == 0 || hex_digits > 32 {
+        return Err(invalid());
+    }
+    text.trim().parse().map_err(|_| invalid())
 }
 
 /// An http(s) base URL, without the trailing slash the generated clients would double.

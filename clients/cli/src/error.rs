@@ -57,6 +57,8 @@ pub enum CliError {
     InvalidIdempotencyKey { reason: String },
     #[error("invalid --cursor: {reason}")]
     InvalidCursor { reason: String },
+    #[error("invalid --id `{value}`: expected the first hex digits of a job id, such as 0b4bd3a4")]
+    InvalidIdPrefix { value: String },
     #[error("invalid {flag} `{value}`: {reason}")]
     InvalidUrl {
         flag: &'static str,

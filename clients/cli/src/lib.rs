@@ -28,8 +28,8 @@ use observatory_client::{gateway, read_model};
 
 pub use args::{
     Command, DEFAULT_GATEWAY_URL, DEFAULT_READ_MODEL_URL, JOB_STATUSES, JobArgs, JobsArgs,
-    SubmitArgs, build_submission, built_in_job_types, parse_base_url, parse_cursor, parse_job_id,
-    parse_job_type, parse_payload, parse_status,
+    SubmitArgs, build_submission, built_in_job_types, parse_base_url, parse_cursor,
+    parse_id_prefix, parse_job_id, parse_job_type, parse_payload, parse_status,
 };
 pub use error::{CliError, Service};
 pub use render::{render_job_detail, render_job_page};
@@ -67,11 +67,13 @@ pub async fn jobs(args: &JobsArgs, out: &mut impl Write) -> Result<(), CliError>
     let status = args.status.as_deref().map(parse_status).transpose()?;
     let job_type = args.job_type.as_deref().map(parse_job_type).transpose()?;
     let cursor = args.cursor.as_deref().map(parse_cursor).transpose()?;
+    let id_prefix = args.id_prefix.as_deref().map(parse_id_prefix).transpose()?;
     let page = read_model::Client::new(&url)
         .list_jobs(
             None,
             None,
             cursor.as_ref(),
+            id_prefix.as_ref(),
             args.limit.and_then(NonZeroU64::new),
             status.as_ref(),
             job_type.as_ref(),
@@ -175,6 +177,7 @@ mod tests {
         let args = JobsArgs {
             status: Some("DONE".into()),
             job_type: None,
+            id_prefix: None,
             limit: None,
             cursor: None,
             read_model: "http://127.0.0.1:9".into(),

@@ -284,6 +284,7 @@ mod tests {
         JobsArgs {
             status: status.map(str::to_owned),
             job_type: None,
+            id_prefix: None,
             limit,
             cursor: None,
             read_model: crate::DEFAULT_READ_MODEL_URL.to_owned(),

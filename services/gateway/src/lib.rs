@@ -17,7 +17,7 @@ pub mod contracts;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use contracts::event_envelope::{
     CorrelationId as EventCorrelationId, EventProducer, IdempotencyKey,
 };
@@ -30,7 +30,8 @@ use observatory_messaging::{
     Topology,
 };
 use observatory_runtime::http::{
-    ApiError, ContractJson, ContractRouter, CorrelationId, Readiness, RouterError, probe,
+    ApiError, ContractJson, ContractRouter, CorrelationId, CorsOrigins, Readiness, RouterError,
+    probe,
 };
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
@@ -77,6 +78,15 @@ pub struct GatewayConfig {
     /// Identifies this process in events (default: a generated id).
     #[arg(long, env = "OBSERVATORY_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Origins allowed to submit from a browser (CORS), repeatable or comma-separated; empty
+    /// for none. The default is the web dashboard at the read model's default address.
+    #[arg(
+        long = "cors-origin",
+        env = "OBSERVATORY_GATEWAY_CORS_ORIGIN",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080,http://localhost:8080"
+    )]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +117,8 @@ struct Inner {
     topology: Topology,
     producer: EventProducer,
     default_max_attempts: NonZeroU64,
+    /// Origins a browser may submit from (the dashboard's); `None`: same-origin only.
+    cors: Option<CorsOrigins>,
     metrics: ServiceMetrics,
     submitted: IntCounterVec,
     publish_duration: HistogramVec,
@@ -157,6 +169,8 @@ impl GatewayState {
             .ok_or_else(|| {
                 GatewayError::Config("--default-max-attempts must be between 1 and 100".into())
             })?;
+        let cors = CorsOrigins::parse(&config.cors_origins)
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 publisher,
@@ -164,6 +178,7 @@ impl GatewayState {
                 topology: Topology::new(config.broker_prefix.clone()),
                 producer,
                 default_max_attempts,
+                cors,
                 metrics,
                 submitted,
                 publish_duration,
@@ -180,8 +195,15 @@ impl GatewayState {
     }
 }
 
-/// The gateway's router: exactly the operations of `openapi/gateway.yaml`.
+/// The gateway's router: exactly the operations of `openapi/gateway.yaml`, open to browsers
+/// from the configured origins (the web dashboard's).
 pub fn router(state: GatewayState, body_limit: usize) -> Result<axum::Router, RouterError> {
+    let cors = state.inner.cors.as_ref().map(|origins| {
+        origins.layer(
+            &[Method::GET, Method::POST, Method::OPTIONS],
+            &[HeaderName::from_static("idempotency-key")],
+        )
+    });
     let publisher = state.inner.publisher.clone();
     let kind = state.inner.broker_kind;
     let readiness = Readiness::default().with(probe(kind, move || {
@@ -202,6 +224,10 @@ pub fn router(state: GatewayState, body_limit: usize) -> Result<axum::Router, Ro
     .operation("submit_job", submit_job)?
     .operational(readiness)?
     .finish(state, body_limit)
+    .map(|app| match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    })
 }
 
 /// Runs the gateway until `shutdown`, then stops accepting and finishes in-flight requests.

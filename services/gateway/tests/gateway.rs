@@ -27,6 +27,7 @@ fn config(prefix: &str, rabbitmq_url: String) -> GatewayConfig {
         confirm_timeout_ms: 5_000,
         default_max_attempts: 3,
         instance_id: Some("gateway-test".into()),
+        cors_origins: vec!["http://127.0.0.1:8080".into()],
     }
 }
 
@@ -281,4 +282,62 @@ async fn the_generated_client_submits_over_http() {
         .unwrap()
         .unwrap();
     cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn browsers_may_submit_only_from_the_allowed_origins() {
+    let shutdown = CancellationToken::new();
+    // No broker needed: a preflight never reaches the handler.
+    let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
+    let connector = Arc::new(RabbitMq::new(
+        cfg.rabbitmq_url.clone(),
+        Topology::new(cfg.broker_prefix.clone()),
+    ));
+    let publisher =
+        ReconnectingPublisher::start(connector, Duration::from_secs(1), shutdown.clone());
+    let app = router(
+        GatewayState::new(&cfg, publisher, "rabbitmq").unwrap(),
+        1024,
+    )
+    .unwrap();
+    let preflight = |origin: &'static str| {
+        Request::options("/jobs")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "content-type,idempotency-key,x-correlation-id",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = app
+        .clone()
+        .oneshot(preflight("http://127.0.0.1:8080"))
+        .await
+        .unwrap();
+    let headers = allowed.headers();
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "http://127.0.0.1:8080"
+    );
+    let methods = headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let allowed_headers = headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap();
+    assert!(
+        allowed_headers.contains("idempotency-key"),
+        "{allowed_headers}"
+    );
+    let other = app.oneshot(preflight("http://evil.example")).await.unwrap();
+    assert!(
+        !other
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "an origin outside the list gets no CORS grant"
+    );
+    shutdown.cancel();
 }

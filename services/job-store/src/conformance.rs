@@ -74,6 +74,7 @@ conformance! {
         every_outbox_event_matches_its_schema_and_contract_type,
         keyset_pages_walk_every_job_once_newest_first_with_filters,
         keyset_pages_are_stable_under_inserts,
+        an_id_prefix_finds_the_jobs_whose_id_starts_with_it,
         a_malformed_cursor_is_an_invalid_cursor_error,
         dead_letters_are_recorded_once_and_paged_newest_first,
         the_relay_reads_the_outbox_in_order_deletes_and_counts,
@@ -1031,6 +1032,67 @@ async fn keyset_pages_walk_every_job_once_newest_first_with_filters(h: Harness) 
     };
     let empty = store.list_jobs(&failed, 10, None).await.expect("page");
     assert!(empty.items.is_empty() && empty.next_cursor.is_none());
+}
+
+async fn an_id_prefix_finds_the_jobs_whose_id_starts_with_it(h: Harness) {
+    let store = &*h.store;
+    let base = Utc::now().trunc_subsecs(6) - TimeDelta::hours(1);
+    // Ids chosen so that prefixes split them: 0b4b…, 0b4c…, 0b4bd3…, and the extremes.
+    let ids: Vec<Uuid> = [
+        "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11",
+        "0b4bd3ff-0000-4000-8000-000000000000",
+        "0b4b0000-0000-4000-8000-000000000000",
+        "0b4c0000-0000-4000-8000-000000000000",
+        "00000000-0000-4000-8000-000000000000",
+        "ffffffff-ffff-4fff-bfff-ffffffffffff",
+    ]
+    .iter()
+    .map(|id| Uuid::parse_str(id).expect("a uuid"))
+    .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let at = base + TimeDelta::seconds(i64::try_from(i).expect("small"));
+        accept_new(store, &created_at(*id, "sleep", 3, at)).await;
+    }
+    let find = |prefix: &str| {
+        let filter = JobFilter {
+            id_prefix: Some(crate::JobIdPrefix::parse(prefix).expect("a prefix")),
+            ..JobFilter::default()
+        };
+        async move {
+            let (found, _) = walk(store, &filter, 2).await;
+            let mut found = self::ids(&found);
+            found.sort();
+            found
+        }
+    };
+    let sorted = |picked: &[usize]| {
+        let mut v: Vec<Uuid> = picked.iter().map(|i| ids[*i]).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(find("0b4b").await, sorted(&[0, 1, 2]));
+    assert_eq!(
+        find("0B4BD3").await,
+        sorted(&[0, 1]),
+        "case does not matter"
+    );
+    assert_eq!(find("0b4bd3a4-9").await, sorted(&[0]), "dashes are ignored");
+    assert_eq!(find("0b4bd3a494b4").await, sorted(&[0]));
+    assert_eq!(
+        find("0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11").await,
+        sorted(&[0])
+    );
+    assert_eq!(find("0").await, sorted(&[0, 1, 2, 3, 4]));
+    assert_eq!(find("f").await, sorted(&[5]));
+    assert_eq!(find("0b4d").await, sorted(&[]));
+    // With another filter, both apply.
+    let filter = JobFilter {
+        id_prefix: crate::JobIdPrefix::parse("0b4b"),
+        created_after: Some(base + TimeDelta::seconds(1)),
+        ..JobFilter::default()
+    };
+    let page = store.list_jobs(&filter, 10, None).await.expect("page");
+    assert_eq!(self::ids(&page.items), vec![ids[2], ids[1]], "newest first");
 }
 
 async fn keyset_pages_are_stable_under_inserts(h: Harness) {

@@ -258,6 +258,41 @@ pub struct JobFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Jobs created strictly before this instant.
     pub created_before: Option<DateTime<Utc>>,
+    /// Jobs whose id starts with these hex digits.
+    pub id_prefix: Option<JobIdPrefix>,
+}
+
+/// The leading hex digits of a job id (a short id shown by a UI, or a whole id), as the range
+/// of ids that start with them: ids compare bytewise in both databases, so a prefix is a range
+/// scan of the primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobIdPrefix {
+    lowest: Uuid,
+    highest: Uuid,
+}
+
+impl JobIdPrefix {
+    /// Parses 1 to 32 hex digits, ignoring dashes and case; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits: String = text.chars().filter(|c| *c != '-').collect();
+        if digits.is_empty() || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        let value = u128::from_str_radix(&digits, 16).ok()?;
+        let free_bits = 4 * (32 - digits.len() as u32);
+        let lowest = value.checked_shl(free_bits).unwrap_or(0);
+        let rest = 1u128.checked_shl(free_bits).map_or(u128::MAX, |b| b - 1);
+        Some(Self {
+            lowest: Uuid::from_u128(lowest),
+            highest: Uuid::from_u128(lowest | rest),
+        })
+    }
+
+    /// The smallest and the largest id with this prefix.
+    pub fn range(&self) -> (Uuid, Uuid) {
+        (self.lowest, self.highest)
+    }
 }
 
 // ----- shared by the adapters: validation, decisions, pages ---------------------------------
@@ -423,6 +458,14 @@ fn push_job_page_clauses<DB, T>(
     }
     if let Some(until) = filter.created_before {
         query.push(" AND created_at < ").push_bind(instant(until));
+    }
+    if let Some(prefix) = filter.id_prefix {
+        let (lowest, highest) = prefix.range();
+        query
+            .push(" AND id BETWEEN ")
+            .push_bind(lowest)
+            .push(" AND ")
+            .push_bind(highest);
     }
     if let Some(after) = after {
         // A row comparison, which both databases answer with an index range scan.

@@ -70,6 +70,32 @@ fn page_filters() -> Vec<(JobFilter, &'static str)> {
     ]
 }
 
+#[test]
+fn an_id_prefix_is_the_range_of_ids_that_start_with_it() {
+    use crate::JobIdPrefix;
+    let range = |text: &str| JobIdPrefix::parse(text).map(|p| p.range());
+    let id = |text: &str| Uuid::parse_str(text).expect("a uuid");
+    assert_eq!(
+        range("0b4B"),
+        Some((
+            id("0b4b0000-0000-0000-0000-000000000000"),
+            id("0b4bffff-ffff-ffff-ffff-ffffffffffff")
+        ))
+    );
+    let whole = "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11";
+    assert_eq!(range(whole), Some((id(whole), id(whole))));
+    assert_eq!(range(&whole.replace('-', "")), Some((id(whole), id(whole))));
+    for bad in [
+        "",
+        "-",
+        "0b4g",
+        "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d110",
+        "zz",
+    ] {
+        assert_eq!(range(bad), None, "{bad:?}");
+    }
+}
+
 // ----- PostgreSQL only -----------------------------------------------------------------------
 
 /// Every filter combination of a job page is answered from an index, in index order (no Seq

@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures_util::{Stream, StreamExt};
 use observatory_counters::CountersError;
 use observatory_event_log::{EventFilter, EventLogError};
-use observatory_job_store::{JobFilter, StoreError};
+use observatory_job_store::{JobFilter, JobIdPrefix, StoreError};
 use observatory_runtime::http::ApiError;
 use uuid::Uuid;
 
@@ -61,6 +61,11 @@ pub(crate) async fn list_jobs(
         ),
         created_after: query.date_time("createdAfter"),
         created_before: query.date_time("createdBefore"),
+        id_prefix: query.optional(
+            "idPrefix",
+            "1 to 32 hex digits of a job id (dashes ignored)",
+            JobIdPrefix::parse,
+        ),
     };
     let limit = query.limit();
     let cursor = query.cursor();

@@ -12,6 +12,7 @@
 //! | `GET /queues` | RabbitMQ: passive declares of every queue of the [`Topology`] |
 //! | `GET /alerts` | Alertmanager's `GET /api/v2/alerts?active=true`, when configured |
 //! | `GET /stream` | the Redis live feed ([`observatory_counters::Counters::subscribe`]) as server-sent events |
+//! | `GET /`, `GET /ui/{asset}` | the web dashboard ([`observatory_web`]), built into the binary |
 //!
 //! Everything else a service serves (`/healthz`, `/readyz`, `/metrics`, `/docs`, JSON errors,
 //! correlation ids) comes from [`observatory_runtime::http::ContractRouter`]; [`router`]
@@ -44,6 +45,7 @@
 mod alerts;
 mod connect;
 pub mod contracts;
+mod dashboard;
 mod handlers;
 pub mod params;
 mod readiness;
@@ -131,6 +133,15 @@ pub struct ReadModelConfig {
     /// Largest request body accepted, in bytes (the API reads none; larger is 413).
     #[arg(long, env = "OBSERVATORY_BODY_LIMIT", default_value_t = 65_536)]
     pub body_limit: usize,
+    /// The gateway's base URL as a browser reaches it: the web dashboard submits jobs there,
+    /// and its Content-Security-Policy allows only that origin besides its own. Empty: the
+    /// dashboard is read-only.
+    #[arg(
+        long = "gateway-url",
+        env = "OBSERVATORY_GATEWAY_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub gateway_url: String,
 }
 
 impl fmt::Debug for ReadModelConfig {
@@ -151,6 +162,7 @@ impl fmt::Debug for ReadModelConfig {
             )
             .field("cors_origins", &self.cors_origins)
             .field("body_limit", &self.body_limit)
+            .field("gateway_url", &redact(&self.gateway_url))
             .finish()
     }
 }
@@ -191,6 +203,8 @@ pub fn router(state: ReadModelState) -> Result<axum::Router, RouterError> {
     .operation("get_queue_depths", handlers::get_queue_depths)?
     .operation("list_alerts", handlers::list_alerts)?
     .operation("stream_events", handlers::stream_events)?
+    .operation("dashboard", dashboard::page)?
+    .operation("dashboard_asset", dashboard::asset)?
     .operational(readiness::readiness(&state))?;
     let body_limit = state.options().body_limit;
     let cors = state.cors();
@@ -244,6 +258,9 @@ pub async fn serve_with(
         alertmanager_url: config.alertmanager_url.clone(),
         cors_origins: config.cors_origins.clone(),
         body_limit: config.body_limit,
+        gateway_url: Some(config.gateway_url.trim())
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned),
         shutdown: local.clone(),
         ..ReadModelOptions::default()
     };

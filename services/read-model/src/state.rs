@@ -4,17 +4,18 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::Method;
 use observatory_counters::Counters;
 use observatory_event_log::EventLog;
 use observatory_job_store::JobStore;
 use observatory_messaging::{MessageBroker, Topology};
-use observatory_runtime::http::{ApiError, CORRELATION_HEADER};
+use observatory_runtime::http::{ApiError, CorsOrigins};
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::CorsLayer;
 
 use crate::alerts::AlertClient;
+use crate::dashboard::Dashboard;
 use crate::{ReadModelError, SERVICE};
 
 /// Seconds a client is asked to wait (`Retry-After`) when a dependency is unavailable.
@@ -31,6 +32,8 @@ pub struct ReadModelOptions {
     pub cors_origins: Vec<String>,
     /// Largest request body, in bytes.
     pub body_limit: usize,
+    /// Where the web dashboard submits jobs (the gateway's base URL); `None`: read-only.
+    pub gateway_url: Option<String>,
     /// Throughput buckets in `/overview` (the last is the current one).
     pub overview_buckets: usize,
     /// Width of each throughput bucket, a multiple of the counters' recorded width.
@@ -46,6 +49,7 @@ impl Default for ReadModelOptions {
             alertmanager_timeout: Duration::from_secs(3),
             cors_origins: Vec::new(),
             body_limit: 65_536,
+            gateway_url: None,
             overview_buckets: 60,
             overview_bucket_seconds: 1,
             shutdown: CancellationToken::new(),
@@ -85,7 +89,8 @@ struct Inner {
     topology: Topology,
     metrics: ServiceMetrics,
     alerts: AlertClient,
-    cors_origins: Option<AllowOrigin>,
+    dashboard: Dashboard,
+    cors_origins: Option<CorsOrigins>,
     jobs: OnceLock<Arc<dyn JobStore>>,
     events: OnceLock<Arc<dyn EventLog>>,
     counters: OnceLock<Arc<dyn Counters>>,
@@ -96,7 +101,9 @@ impl ReadModelState {
     /// A state with no dependency connected yet; `topology` names the queues `/queues`
     /// reports. Fails on an invalid CORS origin or when the HTTP client cannot be built.
     pub fn new(options: ReadModelOptions, topology: Topology) -> Result<Self, ReadModelError> {
-        let cors_origins = cors_origins(&options.cors_origins)?;
+        let cors_origins = CorsOrigins::parse(&options.cors_origins)
+            .map_err(|e| ReadModelError::Config(e.to_string()))?;
+        let dashboard = Dashboard::new(options.gateway_url.as_deref())?;
         let alerts = AlertClient::new(
             options.alertmanager_url.clone(),
             options.alertmanager_timeout,
@@ -108,6 +115,7 @@ impl ReadModelState {
                 topology,
                 metrics: ServiceMetrics::new(SERVICE),
                 alerts,
+                dashboard,
                 cors_origins,
                 jobs: OnceLock::new(),
                 events: OnceLock::new(),
@@ -171,6 +179,10 @@ impl ReadModelState {
         &self.inner.metrics
     }
 
+    pub(crate) fn dashboard(&self) -> &Dashboard {
+        &self.inner.dashboard
+    }
+
     pub(crate) fn alerts(&self) -> &AlertClient {
         &self.inner.alerts
     }
@@ -232,21 +244,8 @@ impl ReadModelState {
 
     /// The CORS layer, when origins are configured.
     pub(crate) fn cors(&self) -> Option<CorsLayer> {
-        let origins = self.inner.cors_origins.clone()?;
-        Some(
-            CorsLayer::new()
-                .allow_origin(origins)
-                .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-                .allow_headers([
-                    header::CONTENT_TYPE,
-                    HeaderName::from_static(CORRELATION_HEADER),
-                ])
-                .expose_headers([
-                    HeaderName::from_static(CORRELATION_HEADER),
-                    header::RETRY_AFTER,
-                ])
-                .max_age(Duration::from_secs(600)),
-        )
+        let origins = self.inner.cors_origins.as_ref()?;
+        Some(origins.layer(&[Method::GET, Method::HEAD, Method::OPTIONS], &[]))
     }
 
     /// Closes the connections that need closing: the broker, and the job store's pool when
@@ -270,35 +269,4 @@ fn not_connected(code: &'static str, what: &str, kind: &str) -> ApiError {
         format!("the {what} ({kind}) is not connected yet; retry later"),
         RETRY_AFTER_SECONDS,
     )
-}
-
-fn cors_origins(origins: &[String]) -> Result<Option<AllowOrigin>, ReadModelError> {
-    let origins: Vec<&str> = origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .collect();
-    if origins.is_empty() {
-        return Ok(None);
-    }
-    if origins.contains(&"*") {
-        return Ok(Some(AllowOrigin::any()));
-    }
-    let values = origins
-        .iter()
-        .map(|origin| {
-            let origin = origin.trim_end_matches('/');
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ReadModelError::Config(format!(
-                    "CORS origin {origin:?} must be * or start with http:// or https://"
-                )));
-            }
-            HeaderValue::from_str(origin).map_err(|_| {
-                ReadModelError::Config(format!(
-                    "CORS origin {origin:?} is not a valid header value"
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(AllowOrigin::list(values)))
 }

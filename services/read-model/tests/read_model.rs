@@ -259,7 +259,9 @@ async fn openapi_json_is_the_contract_and_every_operation_is_served() {
     let mut operations = 0;
     for (path, item) in contract["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("a path item").keys() {
-            let uri = path.replace("{jobId}", &job_id.to_string());
+            let uri = path
+                .replace("{jobId}", &job_id.to_string())
+                .replace("{asset}", "app.js");
             let request = Request::builder()
                 .method(method.to_uppercase().as_str())
                 .uri(&uri)
@@ -275,7 +277,10 @@ async fn openapi_json_is_the_contract_and_every_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 13, "8 read operations and 5 operational ones");
+    assert_eq!(
+        operations, 15,
+        "8 read operations, the dashboard's 2 and 5 operational ones"
+    );
 }
 
 #[tokio::test]
@@ -331,6 +336,26 @@ async fn jobs_are_filtered_and_paged_newest_first() {
     let combined = format!("/jobs?createdAfter={after6}&status=PENDING");
     let (both, _) = all_pages(&fixture, &combined, "job_page", "id").await;
     assert_eq!(both, newest_first[4..5]);
+
+    // A short id (any case, dashes ignored) finds its job; a whole one exactly that job.
+    let short = &newest_first[2][..8];
+    let (found, _) = all_pages(
+        &fixture,
+        &format!("/jobs?idPrefix={}", short.to_uppercase()),
+        "job_page",
+        "id",
+    )
+    .await;
+    assert!(found.contains(&newest_first[2]), "{short}: {found:?}");
+    assert!(found.iter().all(|id| id.starts_with(short)), "{found:?}");
+    let (exact, _) = all_pages(
+        &fixture,
+        &format!("/jobs?idPrefix={}&status=COMPLETED", newest_first[2]),
+        "job_page",
+        "id",
+    )
+    .await;
+    assert_eq!(exact, newest_first[2..3]);
 }
 
 #[tokio::test]
@@ -384,6 +409,13 @@ async fn bad_parameters_are_400_with_the_parameter_as_pointer() {
         ("/jobs?cursor=", "cursor"),
         ("/jobs?cursor=zz", "cursor"),
         ("/jobs?cursor=6e6f742d612d637572736f72", "cursor"),
+        ("/jobs?idPrefix=", "idPrefix"),
+        ("/jobs?idPrefix=0b4g", "idPrefix"),
+        ("/jobs?idPrefix=---", "idPrefix"),
+        (
+            "/jobs?idPrefix=0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d110",
+            "idPrefix",
+        ),
         ("/events?eventType=job.exploded", "eventType"),
         ("/events?jobId=not-a-uuid", "jobId"),
         ("/events?after=noon", "after"),
@@ -938,6 +970,112 @@ struct Cli {
     config: ReadModelConfig,
 }
 
+/// A GET of `uri` with `headers`: status, headers and the raw body.
+async fn get_raw(
+    app: &Router,
+    uri: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("a request"))
+        .await
+        .expect("infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("a body").to_bytes();
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_a_policy_that_allows_only_itself_and_the_gateway() {
+    let fixture = fixture_with(ReadModelOptions {
+        gateway_url: Some("http://127.0.0.1:3000/".into()),
+        ..ReadModelOptions::default()
+    })
+    .await;
+    let app = fixture.app();
+    let (status, headers, body) = get_raw(&app, "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let policy = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ASCII");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self' http://127.0.0.1:3000;",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let page = String::from_utf8(body).expect("UTF-8");
+    assert!(
+        page.contains(r#"<meta name="observatory-gateway" content="http://127.0.0.1:3000">"#),
+        "{page}"
+    );
+
+    // Every file the page and the modules name is served, with its type and the same policy.
+    let (status, headers, body) = get_raw(&app, "/ui/api.js", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        body,
+        include_bytes!("../../../generated/web/api.js"),
+        "the generated API module, as codegen wrote it"
+    );
+    assert_eq!(headers[header::CONTENT_SECURITY_POLICY], policy);
+    for asset in observatory_web::ASSETS {
+        let (status, headers, body) = get_raw(&app, &format!("/ui/{}", asset.name), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{}", asset.name);
+        assert_eq!(headers[header::CONTENT_TYPE], asset.content_type);
+        assert_eq!(body, asset.body);
+        // A browser that has this version gets 304 and no body.
+        let etag = headers[header::ETAG].to_str().expect("ASCII").to_owned();
+        let (status, _, body) = get_raw(
+            &app,
+            &format!("/ui/{}", asset.name),
+            &[(header::IF_NONE_MATCH, &etag)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{}", asset.name);
+        assert!(body.is_empty());
+    }
+    let missing = fixture.get("/ui/missing.js").await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "not-found", None);
+    let traversal = fixture.get("/ui/..%2Fsrc%2Flib.rs").await;
+    assert_error(&traversal, StatusCode::NOT_FOUND, "not-found", None);
+
+    // Without a gateway the page says so (the dashboard is read-only) and connects nowhere else.
+    let read_only = fixture_with(ReadModelOptions::default()).await;
+    let (_, headers, body) = get_raw(&read_only.app(), "/", &[]).await;
+    let policy = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ASCII");
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    let page = String::from_utf8(body).expect("UTF-8");
+    assert!(page.contains(r#"<meta name="observatory-gateway" content="">"#));
+
+    // A gateway URL that is not http(s) is a configuration error.
+    let invalid = ReadModelState::new(
+        ReadModelOptions {
+            gateway_url: Some("ftp://gateway".into()),
+            ..ReadModelOptions::default()
+        },
+        Topology::new(unique_name()),
+    );
+    let message = invalid.err().expect("refused").to_string();
+    assert!(message.contains("--gateway-url"), "{message}");
+}
+
 #[test]
 fn configuration_flags_and_defaults() {
     use clap::Parser;
@@ -945,6 +1083,9 @@ fn configuration_flags_and_defaults() {
     assert_eq!(cli.config.addr.to_string(), "127.0.0.1:8080");
     assert_eq!(cli.config.broker_prefix, "observatory");
     assert!(cli.config.alertmanager_url.is_none());
+    if std::env::var_os("OBSERVATORY_GATEWAY_URL").is_none() {
+        assert_eq!(cli.config.gateway_url, "http://127.0.0.1:3000");
+    }
     let cli = Cli::try_parse_from([
         "read-model",
         "--read-model-addr",

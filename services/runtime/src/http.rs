@@ -4,12 +4,14 @@
 //! correlation-id layer, the JSON fallbacks for unknown routes and methods, and metrics.
 
 mod correlation;
+mod cors;
 mod docs;
 mod error;
 mod json;
 mod router;
 
 pub use correlation::{CORRELATION_HEADER, CorrelationId};
+pub use cors::{CorsOrigins, InvalidOrigin};
 pub use error::ApiError;
 pub use json::ContractJson;
 pub use router::{ContractRouter, Readiness, ReadinessCheck, RouterError, probe};

@@ -181,7 +181,7 @@ pub async fn run(config: UpConfig, shutdown: CancellationToken) -> Result<(), Up
     read_model_config.broker_prefix = config.broker_prefix.clone();
     read_model_config.redis_prefix = config.redis_prefix.clone();
     read_model_config.mongodb_database = config.mongodb_database.clone();
-    let gateway_config: GatewayConfig = from_environment()?;
+    let mut gateway_config: GatewayConfig = from_environment()?;
     // The servers that were named; each role builds its real adapters from these.
     if let Some(url) = &config.postgres_url {
         processor_config.postgres_url = url.clone();
@@ -224,6 +224,14 @@ pub async fn run(config: UpConfig, shutdown: CancellationToken) -> Result<(), Up
         processor: local(&processor_listener, config.processor_addr),
         metrics_engine: local(&metrics_listener, config.metrics_engine_addr),
     };
+    // The dashboard (served by the read model) submits to this gateway, which lets it, unless
+    // the environment says otherwise.
+    if std::env::var_os("OBSERVATORY_GATEWAY_URL").is_none() {
+        read_model_config.gateway_url = browser_url(addresses.gateway);
+    }
+    if std::env::var_os("OBSERVATORY_GATEWAY_CORS_ORIGIN").is_none() {
+        gateway_config.cors_origins = browser_origins(addresses.read_model);
+    }
     println!(
         "{}",
         banner(
@@ -545,6 +553,26 @@ fn sqlite_target(location: &Location) -> String {
     }
 }
 
+/// How a browser on this machine reaches `addr` (an unspecified address is reached on
+/// loopback).
+fn browser_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// The origins a browser shows for a page served at `addr`: its address, and `localhost` for
+/// a loopback one.
+fn browser_origins(addr: SocketAddr) -> Vec<String> {
+    let mut origins = vec![browser_url(addr)];
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        origins.push(format!("http://localhost:{}", addr.port()));
+    }
+    origins
+}
+
 struct Addresses {
     gateway: SocketAddr,
     read_model: SocketAddr,
@@ -560,14 +588,15 @@ fn banner(
     metrics: &MetricsEngineBackends,
     config: &UpConfig,
 ) -> String {
-    let gateway = format!("http://{}", at.gateway);
-    let read_model = format!("http://{}", at.read_model);
+    let gateway = browser_url(at.gateway);
+    let read_model = browser_url(at.read_model);
     let mut lines = vec![
         format!(
             "Distributed Task Observatory {} is up.",
             env!("CARGO_PKG_VERSION")
         ),
         String::new(),
+        format!("  dashboard       {read_model}/"),
         format!("  gateway         {gateway}    submit jobs: POST {gateway}/jobs"),
         format!("  read model      {read_model}    jobs, events, overview, live stream"),
         format!("  API docs        {gateway}/docs  and  {read_model}/docs"),
@@ -592,10 +621,11 @@ fn banner(
     lines.extend([
         String::new(),
         "  Next:".into(),
+        format!("    observatory tui --read-model {read_model} --gateway {gateway}"),
+        format!("    open {read_model}/ in a browser"),
         format!("    observatory submit --type sleep --payload '{{\"durationMs\":500}}' --gateway {gateway}"),
         format!("    observatory jobs --read-model {read_model}"),
         format!("    observatory job ID --read-model {read_model}"),
-        "    The terminal UI and the web dashboard are not built yet; the read model's API is what they will use.".into(),
         "    Real servers: --rabbitmq-url, --postgres-url, --redis-url, --mongodb-url (each on its own).".into(),
         "  Stop with Ctrl-C.".into(),
     ]);
