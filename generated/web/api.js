@@ -294,6 +294,42 @@
  * @property {number} failed 
  */
 
+/** Every AlertSeverity, in the contract's order. */
+export const AlertSeverityValues = /** @type {ReadonlyArray<AlertSeverity>} */ (Object.freeze(["critical", "warning", "info"]));
+
+/** Every AlertSource, in the contract's order. */
+export const AlertSourceValues = /** @type {ReadonlyArray<AlertSource>} */ (Object.freeze(["alertmanager", "not-configured", "unavailable"]));
+
+/** Every AlertState, in the contract's order. */
+export const AlertStateValues = /** @type {ReadonlyArray<AlertState>} */ (Object.freeze(["active", "suppressed", "unprocessed"]));
+
+/** Every AttemptOutcome, in the contract's order. */
+export const AttemptOutcomeValues = /** @type {ReadonlyArray<AttemptOutcome>} */ (Object.freeze(["RUNNING", "SUCCEEDED", "FAILED"]));
+
+/** Every DeadLetterReason, in the contract's order. */
+export const DeadLetterReasonValues = /** @type {ReadonlyArray<DeadLetterReason>} */ (Object.freeze(["malformed-json", "schema-violation", "attempts-exhausted", "unknown-event-type"]));
+
+/** Every EventType, in the contract's order. */
+export const EventTypeValues = /** @type {ReadonlyArray<EventType>} */ (Object.freeze(["job.created", "job.started", "job.completed", "job.failed", "job.dead-lettered"]));
+
+/** Every HealthState, in the contract's order. */
+export const HealthStateValues = /** @type {ReadonlyArray<HealthState>} */ (Object.freeze(["ok", "degraded", "unavailable"]));
+
+/** Every JobStatus, in the contract's order. */
+export const JobStatusValues = /** @type {ReadonlyArray<JobStatus>} */ (Object.freeze(["PENDING", "RUNNING", "RETRYING", "COMPLETED", "FAILED", "DEAD_LETTERED"]));
+
+/**
+ * A JSON Schema (draft-07), as the contracts write them.
+ * @typedef {Record<string, any>} JsonSchema
+ */
+
+/** The payload schema of each built-in job type (schemas/job-types/). */
+export const JOB_TYPE_PAYLOAD_SCHEMAS = /** @type {Readonly<Record<string, JsonSchema>>} */ (Object.freeze({
+  "compute": {"title":"ComputeJobPayload","description":"Payload of the built-in compute job: CPU-bound, deterministic work (iterations of a hash chain starting from seed); the same input always yields the same result.","type":"object","required":["iterations"],"properties":{"iterations":{"type":"integer","minimum":1,"maximum":1000000000},"seed":{"type":"integer","minimum":0}}},
+  "fail": {"title":"FailJobPayload","description":"Payload of the built-in fail job, which fails on purpose to demonstrate retries, dead letters and alerts. {} fails every attempt; failFirstAttempts: N fails attempts 1..N and then succeeds; probability: p fails each attempt with probability p. Both given: an attempt fails if either says so.","type":"object","properties":{"failFirstAttempts":{"type":"integer","minimum":0},"probability":{"type":"number","minimum":0,"maximum":1},"message":{"description":"Error message to fail with.","type":"string","maxLength":1024}}},
+  "sleep": {"title":"SleepJobPayload","description":"Payload of the built-in sleep job: waits without using the CPU, like an I/O-bound task.","type":"object","required":["durationMs"],"properties":{"durationMs":{"description":"How long to sleep, in milliseconds; 0 makes a no-op job.","type":"integer","minimum":0,"maximum":600000}}}
+}));
+
 /**
  * @typedef {Object} ClientOptions
  * @property {typeof fetch} [fetch] the fetch implementation (default: globalThis.fetch)

@@ -36,10 +36,60 @@ pub fn generate(contracts: &Contracts, out: &mut GeneratedTree) -> Result<()> {
     for (name, schema) in &schemas {
         s.push_str(&typedef(name, schema));
     }
+    for (name, schema) in &schemas {
+        s.push_str(&enum_values(name, schema));
+    }
+    s.push_str(&job_type_schemas(contracts)?);
     s.push_str(RUNTIME);
     s.push_str(&clients);
     out.add(PATH, s);
     Ok(())
+}
+
+/// `export const XValues`: the values of a string enum, in the contract's order, so that a UI
+/// offers exactly the contract's statuses and event types without repeating them.
+fn enum_values(name: &str, schema: &Value) -> String {
+    let Some(Value::Array(values)) = schema.get("enum") else {
+        return String::new();
+    };
+    let values: Vec<String> = values.iter().map(Value::to_string).collect();
+    format!(
+        "/** Every {name}, in the contract's order. */\n\
+         export const {name}Values = /** @type {{ReadonlyArray<{name}>}} */ (Object.freeze([{}]));\n\n",
+        values.join(", ")
+    )
+}
+
+/// `export const JOB_TYPE_PAYLOAD_SCHEMAS`: the payload schema of each built-in job type
+/// (`schemas/job-types/<type>-job.json`), so that a form can be built from it and a payload
+/// checked before it is sent.
+fn job_type_schemas(contracts: &Contracts) -> Result<String> {
+    let mut entries = Vec::new();
+    for schema in &contracts.schemas {
+        let Some(job_type) = schema
+            .path
+            .strip_prefix("schemas/job-types/")
+            .and_then(|p| p.strip_suffix("-job.json"))
+        else {
+            continue;
+        };
+        let mut doc = schema.doc.clone();
+        if let Value::Object(map) = &mut doc {
+            // Only what validation and forms use; `$id` and `$schema` would only add bytes.
+            map.retain(|k, _| !k.starts_with('$'));
+        }
+        entries.push(format!(
+            "  {}: {}",
+            serde_json::to_string(job_type)?,
+            serde_json::to_string(&doc)?
+        ));
+    }
+    Ok(format!(
+        "/**\n * A JSON Schema (draft-07), as the contracts write them.\n * @typedef {{Record<string, any>}} JsonSchema\n */\n\n\
+         /** The payload schema of each built-in job type (schemas/job-types/). */\n\
+         export const JOB_TYPE_PAYLOAD_SCHEMAS = /** @type {{Readonly<Record<string, JsonSchema>>}} */ (Object.freeze({{\n{}\n}}));\n\n",
+        entries.join(",\n")
+    ))
 }
 
 /// `/** @typedef ... */` for one component schema.
