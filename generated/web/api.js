@@ -200,6 +200,29 @@
  */
 
 /**
+ * A job succeeded; this is terminal.
+ * @typedef {Object} JobCompleted
+ * @property {ContractVersion} contractVersion 
+ * @property {'job.completed'} eventType 
+ * @property {EventId} eventId 
+ * @property {string} occurredAt 
+ * @property {EventProducer} producer 
+ * @property {CorrelationId} correlationId 
+ * @property {IdempotencyKey} idempotencyKey 
+ * @property {JobCompletedPayload} payload 
+ */
+
+/**
+ * @typedef {Object} JobCompletedPayload
+ * @property {string} jobId 
+ * @property {JobType} type 
+ * @property {number} attempt 
+ * @property {string} completedAt 
+ * @property {number} durationMs Duration of the successful attempt.
+ * @property {Record<string, any>} [result] 
+ */
+
+/**
  * Counts of lifecycle events, each event counted once.
  * @typedef {Object} JobCounters
  * @property {number} submitted 
@@ -208,6 +231,51 @@
  * @property {number} failed Failed attempts (retried or not).
  * @property {number} retried Failed attempts that were followed by a retry.
  * @property {number} deadLettered 
+ */
+
+/**
+ * Published by the gateway when a job is accepted; the processor consumes it to create and run the job.
+ * @typedef {Object} JobCreated
+ * @property {ContractVersion} contractVersion 
+ * @property {'job.created'} eventType 
+ * @property {EventId} eventId 
+ * @property {string} occurredAt 
+ * @property {EventProducer} producer 
+ * @property {CorrelationId} correlationId 
+ * @property {IdempotencyKey} idempotencyKey 
+ * @property {JobCreatedPayload} payload 
+ */
+
+/**
+ * @typedef {Object} JobCreatedPayload
+ * @property {string} jobId 
+ * @property {JobType} type 
+ * @property {Record<string, any>} payload The job's input.
+ * @property {number} maxAttempts 
+ * @property {string} submittedAt 
+ */
+
+/**
+ * A job will not be attempted again: every attempt failed. Terminal.
+ * @typedef {Object} JobDeadLettered
+ * @property {ContractVersion} contractVersion 
+ * @property {'job.dead-lettered'} eventType 
+ * @property {EventId} eventId 
+ * @property {string} occurredAt 
+ * @property {EventProducer} producer 
+ * @property {CorrelationId} correlationId 
+ * @property {IdempotencyKey} idempotencyKey 
+ * @property {JobDeadLetteredPayload} payload 
+ */
+
+/**
+ * @typedef {Object} JobDeadLetteredPayload
+ * @property {string} jobId 
+ * @property {JobType} type 
+ * @property {number} attempts 
+ * @property {DeadLetterReason} reason 
+ * @property {JobError} [lastError] 
+ * @property {string} deadLetteredAt 
  */
 
 /**
@@ -226,10 +294,60 @@
  */
 
 /**
+ * An attempt of a job failed. willRetry says whether another attempt is scheduled (at nextAttemptAt); jobStatus is the job's status after this failure (RETRYING, FAILED, or DEAD_LETTERED, which a job.dead-lettered event then announces).
+ * @typedef {Object} JobFailed
+ * @property {ContractVersion} contractVersion 
+ * @property {'job.failed'} eventType 
+ * @property {EventId} eventId 
+ * @property {string} occurredAt 
+ * @property {EventProducer} producer 
+ * @property {CorrelationId} correlationId 
+ * @property {IdempotencyKey} idempotencyKey 
+ * @property {JobFailedPayload} payload 
+ */
+
+/**
+ * @typedef {Object} JobFailedPayload
+ * @property {string} jobId 
+ * @property {JobType} type 
+ * @property {number} attempt 
+ * @property {number} maxAttempts 
+ * @property {JobError} error 
+ * @property {boolean} willRetry 
+ * @property {string} [nextAttemptAt] 
+ * @property {JobStatus} jobStatus 
+ * @property {string} failedAt 
+ * @property {number} [durationMs] 
+ */
+
+/**
  * Answer of GET /jobs: one page of jobs, newest first, with a keyset cursor (a page costs the same at any depth).
  * @typedef {Object} JobPage
  * @property {Array<Job>} items 
  * @property {PageCursor} [nextCursor] Cursor of the next page; absent on the last page.
+ */
+
+/**
+ * An attempt of a job started executing.
+ * @typedef {Object} JobStarted
+ * @property {ContractVersion} contractVersion 
+ * @property {'job.started'} eventType 
+ * @property {EventId} eventId 
+ * @property {string} occurredAt 
+ * @property {EventProducer} producer 
+ * @property {CorrelationId} correlationId 
+ * @property {IdempotencyKey} idempotencyKey 
+ * @property {JobStartedPayload} payload 
+ */
+
+/**
+ * @typedef {Object} JobStartedPayload
+ * @property {string} jobId 
+ * @property {JobType} type 
+ * @property {number} attempt 
+ * @property {number} maxAttempts 
+ * @property {string} startedAt 
+ * @property {string} [worker] Instance id of the processor running it.
  */
 
 /**
@@ -292,6 +410,11 @@
  * @property {number} submitted 
  * @property {number} completed 
  * @property {number} failed 
+ */
+
+/**
+ * A lifecycle event as the live stream sends it: one of the typed events, told apart by eventType.
+ * @typedef {JobCreated|JobStarted|JobCompleted|JobFailed|JobDeadLettered} LifecycleEvent
  */
 
 /** Every AlertSeverity, in the contract's order. */
