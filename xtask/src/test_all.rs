@@ -32,6 +32,24 @@ pub fn run(root: &Path) -> Result<()> {
         "test servers (PostgreSQL, Redis, RabbitMQ, MongoDB stand-in)",
         || crate::test_infra::ensure(root),
     )?;
+    step(
+        "UI test tools (Chromium, tmux, the dashboard's Node modules)",
+        || crate::test_infra::ensure_ui_tools(root),
+    )?;
+    step("tsc --checkJs --strict (the dashboard)", || {
+        run(
+            root,
+            "npx",
+            &[
+                "--no-install",
+                "tsc",
+                "-p",
+                "ui/web",
+                "--checkJs",
+                "--strict",
+            ],
+        )
+    })?;
     step("clippy -D warnings", || {
         cargo(
             root,
@@ -82,13 +100,20 @@ fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
+    run(root, &cargo, args)
+}
+
+fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
+    let status = Command::new(program)
         .args(args)
         .current_dir(root)
         .status()
-        .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+        .with_context(|| format!("running {program} {}", args.join(" ")))?;
     if !status.success() {
-        bail!("`cargo {}` exited with {status}", args.join(" "));
+        let name = Path::new(program)
+            .file_name()
+            .map_or(program.into(), |n| n.to_string_lossy());
+        bail!("`{name} {}` exited with {status}", args.join(" "));
     }
     Ok(())
 }

@@ -6,6 +6,12 @@
 //!
 //! Each server can be replaced by setting the URL the tests read (see
 //! `services/test-support`); a server given that way is only probed, never started.
+//!
+//! The UIs' tests need tools too ([`ensure_ui_tools`]): Debian's Chromium (the dashboard's
+//! browser tests) and tmux (the terminal UI's end-to-end test), installed with apt-get when
+//! missing, and the dashboard's development modules from npm (TypeScript, playwright-core,
+//! axe-core), installed with `npm ci` when `ui/web/node_modules` is missing or older than the
+//! lock file.
 
 use anyhow::{Context, Result, bail};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -166,6 +172,79 @@ fn ensure_mongodb(root: &Path) -> Result<()> {
             "the MongoDB stand-in did not start; see {}",
             storage.join("server.log").display()
         );
+    }
+    Ok(())
+}
+
+/// Debian packages the UIs' tests need, each with the command that shows it is installed.
+const UI_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium"), ("tmux", "tmux")];
+
+/// Makes the UI test tools present: the Debian packages, then the dashboard's Node modules.
+pub fn ensure_ui_tools(root: &Path) -> Result<()> {
+    if !has_command("node") || !has_command("npm") {
+        bail!(
+            "Node.js 20 or newer with npm is needed for the dashboard's type check and browser tests: apt-get install -y nodejs npm"
+        );
+    }
+    let missing: Vec<&str> = UI_PACKAGES
+        .iter()
+        .filter(|(_, command)| !has_command(command))
+        .map(|(package, _)| *package)
+        .collect();
+    if !missing.is_empty() {
+        install_debian_packages(&missing)?;
+    }
+    ensure_node_modules(&root.join("ui/web"))
+}
+
+/// `apt-get install`, with one `apt-get update` first when the install fails (a fresh machine's
+/// package lists may be missing or old).
+fn install_debian_packages(packages: &[&str]) -> Result<()> {
+    let list = packages.join(" ");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    eprintln!("  installing {list}: apt-get install -y --no-install-recommends {list}");
+    if install() {
+        return Ok(());
+    }
+    eprintln!("  the install failed; apt-get update, then once more");
+    let updated = Command::new("apt-get")
+        .arg("update")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !updated || !install() {
+        bail!(
+            "could not install {list}: run `apt-get update && apt-get install -y --no-install-recommends {list}` as root"
+        );
+    }
+    Ok(())
+}
+
+/// `npm ci` in `web` when its `node_modules` is missing or older than `package-lock.json`
+/// (npm records each install in `node_modules/.package-lock.json`).
+fn ensure_node_modules(web: &Path) -> Result<()> {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let lock = modified(&web.join("package-lock.json"));
+    let installed = modified(&web.join("node_modules/.package-lock.json"));
+    if matches!((installed, lock), (Some(installed), Some(lock)) if installed >= lock) {
+        return Ok(());
+    }
+    eprintln!("  installing the dashboard's development modules: (cd ui/web && npm ci)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(web)
+        .status()
+        .context("running npm ci")?;
+    if !status.success() {
+        bail!("`npm ci` in ui/web failed (see above): run `(cd ui/web && npm ci)`");
     }
     Ok(())
 }

@@ -32,6 +32,23 @@ const SVG: &str = "image/svg+xml";
 assets! {
     "api.js" => "../../../generated/web/api.js", JS;
     "app.js" => "../static/app.js", JS;
+    "actions.js" => "../static/actions.js", JS;
+    "chart.js" => "../static/chart.js", JS;
+    "dom.js" => "../static/dom.js", JS;
+    "format.js" => "../static/format.js", JS;
+    "jobs-table.js" => "../static/jobs-table.js", JS;
+    "live.js" => "../static/live.js", JS;
+    "model.js" => "../static/model.js", JS;
+    "router.js" => "../static/router.js", JS;
+    "schema-form.js" => "../static/schema-form.js", JS;
+    "timeline.js" => "../static/timeline.js", JS;
+    "view.js" => "../static/view.js", JS;
+    "view-dead-letters.js" => "../static/view-dead-letters.js", JS;
+    "view-events.js" => "../static/view-events.js", JS;
+    "view-job.js" => "../static/view-job.js", JS;
+    "view-jobs.js" => "../static/view-jobs.js", JS;
+    "view-overview.js" => "../static/view-overview.js", JS;
+    "view-submit.js" => "../static/view-submit.js", JS;
     "style.css" => "../static/style.css", CSS;
     "icon.svg" => "../static/icon.svg", SVG;
 }
@@ -114,6 +131,27 @@ mod tests {
             if asset.name.ends_with(".js") {
                 assert_eq!(asset.content_type, JS);
             }
+        }
+    }
+
+    /// The page preloads every module (so the browser fetches them at once instead of one
+    /// import level after another) and names no file that is not served.
+    #[test]
+    fn the_page_preloads_every_module_and_names_only_served_files() {
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let tag = if asset.name == "app.js" {
+                format!("<script type=\"module\" src=\"/ui/{}\">", asset.name)
+            } else {
+                format!("<link rel=\"modulepreload\" href=\"/ui/{}\">", asset.name)
+            };
+            assert!(INDEX.contains(&tag), "index.html should have {tag}");
+        }
+        for (i, _) in INDEX.match_indices("/ui/") {
+            let name: String = INDEX[i + 4..].chars().take_while(|c| *c != '"').collect();
+            assert!(
+                asset(&name).is_some(),
+                "index.html names /ui/{name}, which is not served"
+            );
         }
     }
 
