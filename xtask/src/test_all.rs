@@ -37,7 +37,7 @@ pub fn run(root: &Path) -> Result<()> {
         || crate::test_infra::ensure_ui_tools(root),
     )?;
     step("tsc --checkJs --strict (the dashboard)", || {
-        run(
+        command(
             root,
             "npx",
             &[
@@ -100,10 +100,10 @@ fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(root, &cargo, args)
+    command(root, &cargo, args)
 }
 
-fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
+fn command(root: &Path, program: &str, args: &[&str]) -> Result<()> {
     let status = Command::new(program)
         .args(args)
         .current_dir(root)
