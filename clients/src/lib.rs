@@ -15,6 +15,7 @@
 //! ```
 
 pub mod contracts;
+pub mod live;
 
 // progenitor matches 4XX/5XX ranges before the specific codes the contracts also document
 // (413, 415, 503, ...), so those arms are unreachable; the behaviour is the same.

@@ -10,6 +10,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures_util::StreamExt;
+use observatory_client::contracts::event_envelope::EventType;
 use observatory_client::contracts::job_submission::JobSubmission;
 use observatory_client::{gateway, read_model};
 use std::collections::HashMap;
@@ -231,41 +232,29 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Reads server-sent events and records when each job reached a terminal event.
+/// Reads the live stream and records when each job reached a terminal event.
 async fn watch(response: read_model::ByteStream, ledger: Arc<Mutex<Ledger>>) {
-    let mut stream = response.into_inner();
-    let mut buffer = String::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let message: String = buffer.drain(..end + 2).collect();
-            let data: String = message
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect::<Vec<_>>()
-                .join("\n");
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&data) else {
-                continue;
-            };
-            let terminal = match event["eventType"].as_str() {
-                Some("job.completed" | "job.dead-lettered") => true,
-                Some("job.failed") => event["payload"]["jobStatus"] == "FAILED",
-                _ => false,
-            };
-            if let (true, Some(id)) = (
-                terminal,
-                event["payload"]["jobId"]
-                    .as_str()
-                    .and_then(|s| Uuid::parse_str(s).ok()),
-            ) {
-                ledger
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .finished
-                    .entry(id)
-                    .or_insert_with(Instant::now);
+    let mut events = std::pin::pin!(observatory_client::live::events(response));
+    while let Some(Ok(event)) = events.next().await {
+        let payload = &event.payload;
+        let terminal = match event.event_type {
+            EventType::JobCompleted | EventType::JobDeadLettered => true,
+            EventType::JobFailed => {
+                payload.get("jobStatus").and_then(|s| s.as_str()) == Some("FAILED")
             }
+            _ => false,
+        };
+        let id = payload
+            .get("jobId")
+            .and_then(|id| id.as_str())
+            .and_then(|s| Uuid::parse_str(s).ok());
+        if let (true, Some(id)) = (terminal, id) {
+            ledger
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .finished
+                .entry(id)
+                .or_insert_with(Instant::now);
         }
     }
 }

@@ -32,7 +32,7 @@ pub use args::{
     parse_id_prefix, parse_job_id, parse_job_type, parse_payload, parse_status,
 };
 pub use error::{CliError, Service};
-pub use render::{render_job_detail, render_job_page};
+pub use render::{clean, duration, render_job_detail, render_job_page};
 
 /// Runs one client command, writing its output to `out`.
 pub async fn run(command: Command, out: &mut impl Write) -> Result<(), CliError> {

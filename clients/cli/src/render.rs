@@ -239,7 +239,7 @@ fn precise_time(t: &DateTime<Utc>) -> String {
 }
 
 /// `350 ms`, `1.5 s`.
-fn duration(ms: f64) -> String {
+pub fn duration(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else {
@@ -256,7 +256,7 @@ fn dash() -> String {
 }
 
 /// Server-provided text on one line, without control characters (no terminal escapes).
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

@@ -37,6 +37,8 @@ enum Role {
     MetricsEngine(observatory_metrics_engine::MetricsEngineConfig),
     /// The read-only HTTP API of the UIs: jobs, events, dead letters, queues, alerts, live stream.
     ReadModel(observatory_read_model::ReadModelConfig),
+    /// The terminal UI: overview, jobs, job detail, events, dead letters, alerts, submit.
+    Tui(observatory_tui::TuiConfig),
     #[command(flatten)]
     Client(observatory_cli::Command),
 }
@@ -44,6 +46,16 @@ enum Role {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Role::Tui(config) = cli.role {
+        // The UI owns the terminal: no logs on it.
+        return match observatory_tui::run(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Role::Client(command) = cli.role {
         // A client command prints its answer; logs would only get in the way.
         return match observatory_cli::run(command, &mut std::io::stdout()).await {
@@ -81,7 +93,7 @@ async fn main() -> ExitCode {
         Role::ReadModel(config) => observatory_read_model::run(config, shutdown)
             .await
             .map_err(Into::into),
-        Role::Client(_) => unreachable!("handled above"),
+        Role::Client(_) | Role::Tui(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,39 +20,17 @@ use observatory_test_support::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod support;
+use support::observatory;
+
 /// Upper bound of every wait.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Variables that would make `up` use a server, or change its addresses, if the test's own
-/// environment had them.
-const INHERITED: [&str; 12] = [
-    "OBSERVATORY_RABBITMQ_URL",
-    "OBSERVATORY_POSTGRES_URL",
-    "OBSERVATORY_REDIS_URL",
-    "OBSERVATORY_MONGODB_URL",
-    "OBSERVATORY_DATA_DIR",
-    "OBSERVATORY_GATEWAY_ADDR",
-    "OBSERVATORY_READ_MODEL_ADDR",
-    "OBSERVATORY_PROCESSOR_ADDR",
-    "OBSERVATORY_METRICS_ENGINE_ADDR",
-    "OBSERVATORY_BROKER_PREFIX",
-    "OBSERVATORY_REDIS_PREFIX",
-    "OBSERVATORY_MONGODB_DATABASE",
-];
 
 struct Up {
     child: Child,
     banner: String,
     gateway: String,
     read_model: String,
-}
-
-fn observatory() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_observatory"));
-    for name in INHERITED {
-        command.env_remove(name);
-    }
-    command
 }
 
 /// The first `http://…` address on the banner line that starts with `label`.
