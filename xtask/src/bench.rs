@@ -3,7 +3,8 @@
 //! MongoDB, under a fresh prefix and database), waits until every role is ready, runs the
 //! load generator (`observatory-bench`), and stops the roles. With `--up` it measures
 //! `observatory up` on its embedded adapters instead; with `--gateway` and `--read-model`, a
-//! system that is already running.
+//! system that is already running; with `--dashboard`, the web dashboard in Chromium
+//! (`bench_dashboard`).
 
 use crate::system::{Ports, System, free_port};
 use anyhow::{Context, Result, bail};
@@ -22,6 +23,18 @@ pub struct BenchArgs {
     /// four roles on the servers.
     #[arg(long, conflicts_with = "gateway")]
     up: bool,
+    /// Measure the web dashboard instead (size as served, time to the first interactive view,
+    /// a 500-row jobs table) in headless Chromium against `observatory up`; arguments after
+    /// `--` go to ui/web/tests/bench.mjs (`--runs N`, `--jobs N`).
+    #[arg(long, conflicts_with_all = ["gateway", "up"])]
+    dashboard: bool,
+    /// Measure the terminal UI instead: time to its first screen and its idle CPU, against
+    /// `observatory up` with `--tui-jobs` jobs in the store.
+    #[arg(long, conflicts_with_all = ["gateway", "up"])]
+    tui: bool,
+    /// Jobs in the store for `--tui`.
+    #[arg(long, default_value_t = 100_000, requires = "tui")]
+    tui_jobs: u64,
     /// Arguments for the load generator (see `cargo run -p observatory-bench -- --help`),
     /// e.g. `-- --jobs 120000 --rate 2000`.
     #[arg(last = true)]
@@ -29,6 +42,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
+    if args.dashboard {
+        return crate::bench_dashboard::run(root, &args.load);
+    }
     eprintln!("==> building release binaries (observatory, observatory-bench)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
@@ -47,6 +63,9 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         bail!("building the release binaries failed");
     }
     let bin = root.join("target/release");
+    if args.tui {
+        return crate::bench_tui::run(root, &bin, args.tui_jobs);
+    }
     let (gateway, read_model, mut system) = match (args.gateway, args.read_model) {
         (Some(g), Some(r)) => (g, r, System::default()),
         _ if args.up => {

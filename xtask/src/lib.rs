@@ -2,6 +2,8 @@
 //! them in-process against a copy of the repository.
 
 pub mod bench;
+mod bench_dashboard;
+mod bench_tui;
 mod clients;
 pub mod codegen;
 pub mod contracts;

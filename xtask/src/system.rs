@@ -120,6 +120,17 @@ impl System {
     /// Starts `observatory up` (all four roles in one process, on its embedded adapters: no
     /// server involved), logging to `target/up/up.log`, and waits until it is ready.
     pub fn start_up(root: &Path, bin: &Path, ports: &Ports, log_level: &str) -> Result<Self> {
+        Self::start_up_in(root, bin, ports, log_level, None)
+    }
+
+    /// [`System::start_up`], keeping its state in `data_dir` when given (`--data-dir`).
+    pub fn start_up_in(
+        root: &Path,
+        bin: &Path,
+        ports: &Ports,
+        log_level: &str,
+        data_dir: Option<&Path>,
+    ) -> Result<Self> {
         let logs = root.join("target").join("up");
         std::fs::create_dir_all(&logs)?;
         let log = std::fs::File::create(logs.join("up.log"))?;
@@ -146,6 +157,12 @@ impl System {
                 "--metrics-engine-addr",
                 &ports.metrics_engine,
             ])
+            .args(
+                data_dir
+                    .map(|d| ["--data-dir".as_ref(), d.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", log_level)
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -235,3 +235,40 @@ fn without_a_terminal_it_says_so_and_fails() {
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
+
+#[test]
+fn a_read_model_that_never_answers_does_not_freeze_the_screen() {
+    // Accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = silent.local_addr().expect("its address").port();
+    let held = std::thread::spawn(move || {
+        let mut connections = Vec::new();
+        for stream in silent.incoming().take(64) {
+            connections.push(stream);
+        }
+    });
+    let command = format!(
+        "{} tui --read-model http://127.0.0.1:{port} --gateway http://127.0.0.1:{port} --timeout-ms 3000",
+        env!("CARGO_BIN_EXE_observatory"),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the first screen, loading", |s| {
+        s.contains("Totals") && s.contains("connecting")
+    });
+    // Every key is answered while all requests hang.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the jobs view", |s| {
+        s.contains("Jobs") && s.contains("Loading…")
+    });
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| s.contains("this help (any key closes it)"));
+    tmux.keys(&["Escape", "4"]);
+    tmux.wait_for("the events view", |s| s.contains("Events · live"));
+    // The timeouts turn into a plain statement, not a frozen or blank screen.
+    tmux.wait_for("the timeout said", |s| {
+        s.contains("offline since") || s.contains("no answer within")
+    });
+    tmux.keys(&["q"]);
+    wait("the UI to quit", || (!tmux.alive()).then_some(()));
+    drop(held);
+}
