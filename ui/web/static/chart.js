@@ -5,7 +5,7 @@
 // size on a phone.
 
 import { h, s, replace } from './dom.js';
-import { formatCount } from './format.js';
+import { formatCount, roundUp125 } from './format.js';
 
 /** @typedef {import('./api.js').ThroughputBucket} ThroughputBucket */
 
@@ -18,19 +18,6 @@ const SERIES = /** @type {const} */ ([
 
 const HEIGHT = 180;
 const PAD = { left: 40, right: 8, top: 10, bottom: 22 };
-
-/**
- * The smallest of 1, 2, 5 × 10^n that is at least `n` (a round top for the y axis).
- * @param {number} n
- */
-function niceCeiling(n) {
-  if (n <= 1) return 1;
-  const magnitude = 10 ** Math.floor(Math.log10(n));
-  for (const step of [1, 2, 5, 10]) {
-    if (step * magnitude >= n) return step * magnitude;
-  }
-  return 10 * magnitude;
-}
 
 export class ThroughputChart {
   constructor() {
@@ -79,7 +66,7 @@ export class ThroughputChart {
         max = Math.max(max, bucket[key]);
       }
     }
-    const top = niceCeiling(max);
+    const top = max <= 1 ? 1 : roundUp125(max);
     const plotWidth = Math.max(10, width - PAD.left - PAD.right);
     const plotHeight = HEIGHT - PAD.top - PAD.bottom;
     /** @param {number} i */

@@ -61,6 +61,18 @@ export function shortId(id) {
   return id.slice(0, 8);
 }
 
+/**
+ * The smallest of 1, 2, 5 × 10^k that is at least `n` (> 0): a round step or top for an axis.
+ * @param {number} n
+ */
+export function roundUp125(n) {
+  const magnitude = 10 ** Math.floor(Math.log10(n));
+  for (const step of [1, 2, 5]) {
+    if (step * magnitude >= n) return step * magnitude;
+  }
+  return 10 * magnitude;
+}
+
 /** @param {number} n */
 export function formatCount(n) {
   return Number.isFinite(n) ? n.toLocaleString('en-US') : '—';

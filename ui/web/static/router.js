@@ -10,7 +10,7 @@
  * @property {ViewName} view
  * @property {string} id the job id of the job view, else ''
  * @property {URLSearchParams} params
- * @property {boolean} known false when the fragment named no view (the overview is shown)
+ * @property {boolean} known false when the fragment names no view (the overview is shown)
  */
 
 /** The views reachable from the navigation, in order (keys 1–6 select them). */
@@ -37,7 +37,7 @@ export function parseRoute(hash) {
   for (const [view] of NAV) {
     if (first === view) return { view, id: '', params, known: true };
   }
-  return { view: 'overview', id: '', params, known: first === '' };
+  return { view: 'overview', id: '', params, known: false };
 }
 
 /** @param {string} segment */

@@ -5,7 +5,7 @@
 // follows it.
 
 import { s, replace } from './dom.js';
-import { formatDuration, formatTime } from './format.js';
+import { formatDuration, formatTime, roundUp125 } from './format.js';
 
 /** @typedef {import('./api.js').JobDetail} JobDetail */
 
@@ -14,20 +14,6 @@ const BAR = 14;
 const TOP = 6;
 const AXIS = 26;
 const RIGHT = 12;
-
-/**
- * A round step for about `count` ticks over `span` ms.
- * @param {number} span
- * @param {number} count
- */
-function tickStep(span, count) {
-  const raw = span / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  for (const step of [1, 2, 5, 10]) {
-    if (step * magnitude >= raw) return step * magnitude;
-  }
-  return 10 * magnitude;
-}
 
 /** @param {string | undefined} iso */
 const time = (iso) => (iso ? Date.parse(iso) : NaN);
@@ -141,7 +127,7 @@ export function drawTimeline(svg, detail, now, width, terminal) {
   }
   const axisY = height - AXIS + 4;
   drawn.push(s('line', { class: 'axis-line', x1: labelWidth, x2: labelWidth + plot, y1: axisY, y2: axisY }));
-  const step = tickStep(span, Math.max(2, Math.floor(plot / 90)));
+  const step = roundUp125(span / Math.max(2, Math.floor(plot / 90)));
   for (let t = 0; t <= span + 1e-9; t += step) {
     const tx = x(start + t);
     drawn.push(s('line', { class: 'axis-tick', x1: tx, x2: tx, y1: axisY, y2: axisY + 4 }));

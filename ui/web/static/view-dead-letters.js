@@ -8,17 +8,11 @@ import { DeadLetterReasonValues } from './api.js';
 import { h, replace } from './dom.js';
 import { formatDateTime, shortId, throttle } from './format.js';
 import { href } from './router.js';
-import { Loader, Pager, StatusLine, heading } from './view.js';
+import { Loader, Pager, StatusLine, definition, heading } from './view.js';
 
 /** @typedef {import('./api.js').DeadLetter} DeadLetter */
 
 const PAGE_SIZE = 25;
-
-/**
- * @param {string} term
- * @param {import('./dom.js').Child} value
- */
-const entry = (term, value) => [h('dt', {}, term), h('dd', {}, value)];
 
 /** @param {DeadLetter} letter */
 function card(letter) {
@@ -37,10 +31,10 @@ function card(letter) {
     h(
       'dl',
       { class: 'fields' },
-      ...entry('Received', formatDateTime(letter.receivedAt)),
-      ...entry('From', `${letter.source}${letter.queue ? ` (queue ${letter.queue})` : ''}`),
-      ...(letter.attempts !== undefined ? entry('Attempts', String(letter.attempts)) : []),
-      ...entry('Last error', letter.message ?? '—'),
+      ...definition('Received', formatDateTime(letter.receivedAt)),
+      ...definition('From', `${letter.source}${letter.queue ? ` (queue ${letter.queue})` : ''}`),
+      ...(letter.attempts !== undefined ? definition('Attempts', String(letter.attempts)) : []),
+      ...definition('Last error', letter.message ?? '—'),
     ),
     h('details', {}, h('summary', {}, `Raw message (${bytes} byte${bytes === 1 ? '' : 's'})`), h('pre', { class: 'json raw', tabindex: '0' }, letter.rawBody)),
   );

@@ -45,7 +45,7 @@ export function eventsView(ctx, route) {
   const typeId = uniqueId('event-type');
   const typeSelect = h('select', { id: typeId, name: 'type' }, h('option', { value: '' }, 'any'), ...EventTypeValues.map((t) => h('option', { value: t }, t)));
   const pauseButton = h('button', { type: 'button', 'aria-pressed': 'false', class: 'pause' }, 'Pause');
-  const buffered = h('span', { class: 'buffered', role: 'status' });
+  const buffered = h('span', { class: 'buffered' });
   const tbody = h('tbody');
   const empty = h('p', { class: 'empty', hidden: true }, 'No events yet.');
   const element = h(
@@ -97,6 +97,15 @@ export function eventsView(ctx, route) {
     empty.hidden = tbody.rows.length > 0;
   };
 
+  /** Events that came since the last frame, oldest first: drawn together, once a frame. */
+  /** @type {LifecycleEvent[]} */
+  let incoming = [];
+  const flush = () => {
+    const events = incoming;
+    incoming = [];
+    prepend(events.reverse());
+  };
+
   const showBuffered = () => {
     setText(buffered, paused ? `Paused: ${buffer.length} new event${buffer.length === 1 ? '' : 's'} waiting.` : '');
   };
@@ -139,6 +148,7 @@ export function eventsView(ctx, route) {
     tbody.replaceChildren();
     shown.clear();
     buffer = [];
+    incoming = [];
     showBuffered();
     load();
   };
@@ -160,7 +170,8 @@ export function eventsView(ctx, route) {
         buffer.push(event);
         showBuffered();
       } else {
-        prepend([event]);
+        if (incoming.length === 0) requestAnimationFrame(flush);
+        incoming.push(event);
       }
     },
     destroy() {

@@ -10,16 +10,9 @@ import { formatDateTime, formatDuration, formatTime, prettyJson, shortId, status
 import { asLifecycleEvent, attemptOf, describeEvent, isTerminal } from './model.js';
 import { href } from './router.js';
 import { TIMELINE_KEY, drawTimeline } from './timeline.js';
-import { Loader, StatusLine, heading, scrollRegion, tableHead } from './view.js';
+import { Loader, StatusLine, definition, heading, scrollRegion, tableHead } from './view.js';
 
 /** @typedef {import('./api.js').JobDetail} JobDetail */
-
-/**
- * A `<dt>`/`<dd>` pair.
- * @param {string} term
- * @param {import('./dom.js').Child} value
- */
-const entry = (term, value) => [h('dt', {}, term), h('dd', {}, value)];
 
 /**
  * @param {import('./view.js').Context} ctx
@@ -98,16 +91,16 @@ export function jobView(ctx, route) {
     const end = job.finishedAt ? Date.parse(job.finishedAt) : NaN;
     replace(
       fields,
-      ...entry('Id', h('span', { class: 'mono' }, job.id)),
-      ...entry('Type', h('a', { href: href('jobs', { type: job.type }) }, job.type)),
-      ...entry('Status', job.status),
-      ...entry('Attempts', `${job.attempts} of at most ${job.maxAttempts}`),
-      ...entry('Created', formatDateTime(job.createdAt)),
-      ...entry('Started', formatDateTime(job.startedAt)),
-      ...entry('Finished', job.finishedAt ? `${formatDateTime(job.finishedAt)} (${formatDuration(end - Date.parse(job.createdAt))} after creation)` : '—'),
-      ...(job.nextAttemptAt ? entry('Next attempt', formatDateTime(job.nextAttemptAt)) : []),
-      ...entry('Last error', job.lastError ? `${job.lastError.code}: ${job.lastError.message}` : '—'),
-      ...entry('Correlation id', h('span', { class: 'mono' }, job.correlationId)),
+      ...definition('Id', h('span', { class: 'mono' }, job.id)),
+      ...definition('Type', h('a', { href: href('jobs', { type: job.type }) }, job.type)),
+      ...definition('Status', job.status),
+      ...definition('Attempts', `${job.attempts} of at most ${job.maxAttempts}`),
+      ...definition('Created', formatDateTime(job.createdAt)),
+      ...definition('Started', formatDateTime(job.startedAt)),
+      ...definition('Finished', job.finishedAt ? `${formatDateTime(job.finishedAt)} (${formatDuration(end - Date.parse(job.createdAt))} after creation)` : '—'),
+      ...(job.nextAttemptAt ? definition('Next attempt', formatDateTime(job.nextAttemptAt)) : []),
+      ...definition('Last error', job.lastError ? `${job.lastError.code}: ${job.lastError.message}` : '—'),
+      ...definition('Correlation id', h('span', { class: 'mono' }, job.correlationId)),
     );
     replace(
       eventsBody,

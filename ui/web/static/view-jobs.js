@@ -8,7 +8,7 @@ import { h, uniqueId } from './dom.js';
 import { throttle } from './format.js';
 import { JobsTable } from './jobs-table.js';
 import { href, paramsObject } from './router.js';
-import { Loader, Pager, StatusLine, heading, markField } from './view.js';
+import { Loader, Pager, StatusLine, heading, labelledField as field, markField } from './view.js';
 
 /** @typedef {import('./api.js').JobStatus} JobStatus */
 
@@ -45,18 +45,6 @@ function fromLocalInput(value) {
 function limitOf(params) {
   const n = Number(params.get('limit'));
   return Number.isInteger(n) && n >= 1 && n <= 500 ? n : DEFAULT_LIMIT;
-}
-
-/**
- * A labelled form control with its error message.
- * @param {string} label
- * @param {HTMLInputElement | HTMLSelectElement} control
- */
-function field(label, control) {
-  const error = h('span', { class: 'field-error', id: uniqueId('error'), hidden: true });
-  control.id = control.id || uniqueId('field');
-  control.setAttribute('aria-describedby', error.id);
-  return { control, error, element: h('div', { class: 'field' }, h('label', { for: control.id }, label), control, error) };
 }
 
 /**

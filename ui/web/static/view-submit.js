@@ -6,13 +6,13 @@
 // feed, so a job is seen reaching its end without a reload.
 
 import { ApiRequestError, JOB_TYPE_PAYLOAD_SCHEMAS } from './api.js';
-import { h, replace, setText, uniqueId } from './dom.js';
+import { h, replace, setText } from './dom.js';
 import { describeError, shortId } from './format.js';
 import { JobsTable } from './jobs-table.js';
 import { applyEvent, jobFromCreated, newer } from './model.js';
 import { href } from './router.js';
 import { PayloadForm } from './schema-form.js';
-import { heading, markField } from './view.js';
+import { heading, labelledField as field, markField } from './view.js';
 
 /** @typedef {import('./api.js').Job} Job */
 /** @typedef {import('./api.js').JobSubmission} JobSubmission */
@@ -30,20 +30,6 @@ const KEEP = 10;
  * @type {{id: string, job: Job | null}[]}
  */
 const submitted = [];
-
-/**
- * A labelled control with its error message, for the fields outside the payload.
- * @param {string} label
- * @param {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} control
- * @param {string} [hint]
- */
-function field(label, control, hint) {
-  control.id = uniqueId('submit');
-  const error = h('span', { class: 'field-error', id: `${control.id}-error`, hidden: true });
-  const hintElement = hint ? h('span', { class: 'hint', id: `${control.id}-hint` }, hint) : null;
-  control.setAttribute('aria-describedby', [hintElement?.id, error.id].filter(Boolean).join(' '));
-  return { control, error, element: h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hintElement, error) };
-}
 
 /**
  * @param {import('./view.js').Context} ctx

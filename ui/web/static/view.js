@@ -3,7 +3,7 @@
 // feed, navigation, the server's clock), the shape a view returns, and the pieces each one
 // uses (its heading, its status line, keyset paging links).
 
-import { h, setText } from './dom.js';
+import { h, setText, uniqueId } from './dom.js';
 import { describeError, formatClock } from './format.js';
 import { href, paramsObject } from './router.js';
 
@@ -64,10 +64,14 @@ export function heading(text, ...more) {
   return h('h1', { tabindex: '-1', class: 'view-title' }, text, ...more);
 }
 
-/** The line under a view's heading: loading, up to date as of when, or what failed. */
+/**
+ * The line under a view's heading: loading, up to date as of when, or what failed. Not a live
+ * region: it changes with every refetch, which a screen reader would read out each time (the
+ * connection indicator and the stale-data notice are the ones that speak up).
+ */
 export class StatusLine {
   constructor() {
-    this.element = h('p', { class: 'status-line', role: 'status' }, 'Loading…');
+    this.element = h('p', { class: 'status-line' }, 'Loading…');
     /** @type {number | null} */
     this.updatedAt = null;
   }
@@ -199,6 +203,31 @@ function link(anchor, target) {
     anchor.removeAttribute('href');
     anchor.setAttribute('aria-disabled', 'true');
   }
+}
+
+/**
+ * A `<dt>`/`<dd>` pair of a definition list.
+ * @param {string} term
+ * @param {import('./dom.js').Child} value
+ */
+export function definition(term, value) {
+  return [h('dt', {}, term), h('dd', {}, value)];
+}
+
+/**
+ * A labelled form control with an optional hint and the element its errors are shown in (both
+ * read with the control, through aria-describedby).
+ * @template {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} C
+ * @param {string} label
+ * @param {C} control
+ * @param {string} [hint]
+ */
+export function labelledField(label, control, hint) {
+  control.id = control.id || uniqueId('field');
+  const error = h('span', { class: 'field-error', id: `${control.id}-error`, hidden: true });
+  const hintElement = hint ? h('span', { class: 'hint', id: `${control.id}-hint` }, hint) : null;
+  control.setAttribute('aria-describedby', [hintElement?.id, error.id].filter(Boolean).join(' '));
+  return { control, error, element: h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hintElement, error) };
 }
 
 /**
