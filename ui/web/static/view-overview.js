@@ -162,7 +162,8 @@ export function overviewView(ctx) {
   };
 
   const loader = new Loader();
-  const refresh = () => {
+  /** The overview and the queue depths (what events move). */
+  const loadCounts = () => {
     status.loading();
     loader.run(
       ctx.readModel.getOverview(),
@@ -177,12 +178,13 @@ export function overviewView(ctx) {
       (error) => status.failed(error),
     );
     loadQueues();
+  };
+  const refresh = () => {
+    loadCounts();
     loadAlerts();
   };
-  /** After events, the stored counters (and the queues, which events move) are fetched again. */
-  const reconcile = throttle(() => {
-    refresh();
-  }, 2000);
+  /** After a burst of events, the stored counters and the queues are fetched again. */
+  const reconcile = throttle(loadCounts, 2000);
 
   const tick = setInterval(() => {
     if (overview && advanceThroughput(overview, ctx.now())) scheduleDraw();

@@ -178,7 +178,9 @@ export function submitView(ctx, route) {
    * @param {string} id
    */
   const follow = (id) => {
-    const entry = { id, job: /** @type {Job | null} */ (null) };
+    // The same job again (an idempotency key used twice) moves to the top.
+    const known = submitted.findIndex((s) => s.id === id);
+    const entry = known >= 0 ? submitted.splice(known, 1)[0] : { id, job: /** @type {Job | null} */ (null) };
     submitted.unshift(entry);
     submitted.splice(KEEP);
     for (const event of ctx.live.recentFor(id)) take(event);
