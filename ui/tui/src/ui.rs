@@ -6,7 +6,7 @@ pub mod layout;
 mod alerts;
 mod dead_letters;
 mod events;
-mod help;
+pub mod help;
 mod job;
 mod jobs;
 mod overview;

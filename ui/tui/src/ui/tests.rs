@@ -382,3 +382,22 @@ fn statuses_have_colours_unless_no_color() {
         );
     }
 }
+
+#[test]
+fn the_readme_lists_every_key_as_the_help_does() {
+    let readme = include_str!("../../../../README.md");
+    let rows: Vec<String> = super::help::KEYS
+        .iter()
+        .map(|(key, does)| format!("| `{key}` | {does} |"))
+        .collect();
+    for row in &rows {
+        assert!(readme.contains(row.as_str()), "README.md lacks the key row {row}");
+    }
+    let table_rows = readme
+        .lines()
+        .skip_while(|l| *l != "| key | does |")
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .count();
+    assert_eq!(table_rows, rows.len(), "README.md's key table has keys the help lacks");
+}
