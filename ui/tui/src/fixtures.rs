@@ -206,3 +206,54 @@ pub fn unreachable(request: Request) -> Msg {
         )),
     )
 }
+
+/// The first page of the unfiltered jobs list.
+pub fn first_jobs() -> Request {
+    Request::Jobs {
+        query: crate::app::JobsQuery::default(),
+        cursor: None,
+        role: crate::app::PageRole::First,
+    }
+}
+
+/// The newest page of the unfiltered event log.
+pub fn first_events() -> Request {
+    Request::Events {
+        event_type: None,
+        cursor: None,
+        after: None,
+        before: None,
+        role: crate::app::PageRole::First,
+    }
+}
+
+pub fn first_dead_letters() -> Request {
+    Request::DeadLetters {
+        cursor: None,
+        role: crate::app::PageRole::First,
+    }
+}
+
+/// An event page of `value` (`{"items": [...], "nextCursor": ...}`).
+pub fn event_page(value: Value) -> Answer {
+    Answer::Events(serde_json::from_value(value).expect("an event page"))
+}
+
+/// A dead letter page of `value`.
+pub fn dead_letter_page(value: Value) -> Answer {
+    Answer::DeadLetters(serde_json::from_value(value).expect("a dead letter page"))
+}
+
+/// `count` completed sleep jobs, newest first, ten seconds and more ago.
+pub fn completed_jobs(count: u32) -> Vec<Job> {
+    (0..count)
+        .map(|i| {
+            job(
+                id("0b4bd3a4", i),
+                "sleep",
+                "COMPLETED",
+                at(i64::from(i) + 10),
+            )
+        })
+        .collect()
+}

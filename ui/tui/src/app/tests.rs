@@ -4,7 +4,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
 use super::*;
-use crate::contracts::job::Job;
 use crate::fixtures::{self, app, at, fetched, id, job, page};
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Cmd> {
@@ -24,14 +23,6 @@ fn fetches(cmds: &[Cmd]) -> Vec<&Request> {
             Cmd::OpenUrl(_) => None,
         })
         .collect()
-}
-
-fn first_jobs_page() -> Request {
-    Request::Jobs {
-        query: JobsQuery::default(),
-        cursor: None,
-        role: PageRole::First,
-    }
 }
 
 #[test]
@@ -54,7 +45,7 @@ fn keys_switch_views_and_each_view_loads_what_it_shows() {
     app.start();
     assert_eq!(
         fetches(&key(&mut app, KeyCode::Char('2'))),
-        [&first_jobs_page()]
+        [&fixtures::first_jobs()]
     );
     assert_eq!(app.view, View::Jobs);
     key(&mut app, KeyCode::Tab);
@@ -98,21 +89,10 @@ fn ctrl_c_quits_even_from_a_form() {
 fn jobs_app() -> (App, Vec<Uuid>) {
     let mut app = app((80, 24));
     key(&mut app, KeyCode::Char('2'));
-    let ids: Vec<Uuid> = (0..150).map(|i| id("0b4bd3a4", i)).collect();
-    let jobs: Vec<Job> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            job(
-                *id,
-                "sleep",
-                "COMPLETED",
-                at(i64::try_from(i).unwrap_or(0) + 10),
-            )
-        })
-        .collect();
+    let jobs = fixtures::completed_jobs(150);
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
     app.update(fetched(
-        first_jobs_page(),
+        fixtures::first_jobs(),
         Ok(page(jobs[..100].to_vec(), Some("c1"))),
     ));
     assert_eq!(app.jobs.rows.len(), 100);
@@ -142,20 +122,9 @@ fn jobs_page_in_as_the_selection_nears_the_end() {
     assert!(app.jobs.next_cursor.is_none());
     // A refresh of the first page keeps the pages loaded below it, and the selection.
     let cmds = app.update(Msg::Refresh);
-    assert_eq!(fetches(&cmds), [&first_jobs_page()]);
-    let first: Vec<Job> = ids[..100]
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            job(
-                *id,
-                "sleep",
-                "COMPLETED",
-                at(i64::try_from(i).unwrap_or(0) + 10),
-            )
-        })
-        .collect();
-    app.update(fetched(first_jobs_page(), Ok(page(first, Some("c1")))));
+    assert_eq!(fetches(&cmds), [&fixtures::first_jobs()]);
+    let first = fixtures::completed_jobs(100);
+    app.update(fetched(fixtures::first_jobs(), Ok(page(first, Some("c1")))));
     assert_eq!(app.jobs.rows.len(), 150);
     assert_eq!(app.jobs.selected().map(|j| j.id), Some(ids[149]));
 }
@@ -328,18 +297,9 @@ fn the_connection_indicator_follows_answers_and_the_stream() {
     assert_eq!(app.connection.offline_since, None);
     key(&mut app, KeyCode::Char('4'));
     app.update(fetched(
-        Request::Events {
-            event_type: None,
-            cursor: None,
-            after: None,
-            before: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::Events(
-            serde_json::from_value(
-                json!({"items": [fixtures::created(id("00000000", 1), at(20))]}),
-            )
-            .expect("a page"),
+        fixtures::first_events(),
+        Ok(fixtures::event_page(
+            json!({"items": [fixtures::created(id("00000000", 1), at(20))]}),
         )),
     ));
     let cmds = app.update(Msg::Stream(StreamMsg::Connected));
@@ -400,16 +360,7 @@ fn the_event_tail_shows_each_event_once_and_holds_them_while_paused() {
     assert_eq!((app.events.items.len(), app.events.held.len()), (1, 1));
     // The stored page repeats both: nothing is shown twice.
     let page = serde_json::from_value(json!({"items": [b, a]})).expect("a page");
-    app.update(fetched(
-        Request::Events {
-            event_type: None,
-            cursor: None,
-            after: None,
-            before: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::Events(page)),
-    ));
+    app.update(fetched(fixtures::first_events(), Ok(Answer::Events(page))));
     key(&mut app, KeyCode::Char(' '));
     assert_eq!(app.events.items.len(), 2);
     assert!(app.events.held.is_empty());
@@ -515,7 +466,7 @@ fn o_opens_the_dashboard_or_shows_its_address() {
     let mut app = app((80, 24));
     key(&mut app, KeyCode::Char('2'));
     app.update(fetched(
-        first_jobs_page(),
+        fixtures::first_jobs(),
         Ok(page(
             vec![job(id("0b4bd3a4", 1), "sleep", "PENDING", at(1))],
             None,
@@ -555,13 +506,8 @@ fn an_idle_screen_is_not_redrawn() {
     ));
     key(&mut app, KeyCode::Char('5'));
     app.update(fetched(
-        Request::DeadLetters {
-            cursor: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::DeadLetters(
-            serde_json::from_value(json!({"items": []})).expect("a page"),
-        )),
+        fixtures::first_dead_letters(),
+        Ok(fixtures::dead_letter_page(json!({"items": []}))),
     ));
     assert!(app.take_dirty());
     // A clock tick with nothing time-dependent on screen, and an unchanged answer.
@@ -569,13 +515,8 @@ fn an_idle_screen_is_not_redrawn() {
     assert!(!app.take_dirty());
     app.update(Msg::Refresh);
     app.update(fetched(
-        Request::DeadLetters {
-            cursor: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::DeadLetters(
-            serde_json::from_value(json!({"items": []})).expect("a page"),
-        )),
+        fixtures::first_dead_letters(),
+        Ok(fixtures::dead_letter_page(json!({"items": []}))),
     ));
     assert!(!app.take_dirty());
     // A key is always answered.

@@ -8,7 +8,7 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use serde_json::json;
 
-use crate::app::{Answer, App, Msg, PageRole, Request, StreamMsg, View};
+use crate::app::{Answer, App, Msg, Request, StreamMsg, View};
 use crate::fixtures::{self, at, fetched, id, job};
 use crate::theme::Theme;
 
@@ -60,11 +60,7 @@ fn jobs() -> Vec<crate::contracts::job::Job> {
 fn jobs_loaded(app: &mut App) {
     press(app, KeyCode::Char('2'));
     app.update(fetched(
-        Request::Jobs {
-            query: Default::default(),
-            cursor: None,
-            role: PageRole::First,
-        },
+        fixtures::first_jobs(),
         Ok(fixtures::page(jobs(), Some("more"))),
     ));
     press(app, KeyCode::Down);
@@ -93,20 +89,12 @@ fn job_detail(app: &mut App, status: &str) {
         ]
     });
     app.update(fetched(
-        Request::Jobs {
-            query: Default::default(),
-            cursor: None,
-            role: PageRole::First,
-        },
+        fixtures::first_jobs(),
         Ok(fixtures::page(vec![job.clone()], None)),
     ));
     press(app, KeyCode::Char('2'));
     app.update(fetched(
-        Request::Jobs {
-            query: Default::default(),
-            cursor: None,
-            role: PageRole::First,
-        },
+        fixtures::first_jobs(),
         Ok(fixtures::page(vec![job], None)),
     ));
     press(app, KeyCode::Enter);
@@ -136,16 +124,8 @@ fn events_loaded(app: &mut App) {
             "deadLetteredAt": at(9)})),
     ], "nextCursor": "older"});
     app.update(fetched(
-        Request::Events {
-            event_type: None,
-            cursor: None,
-            after: None,
-            before: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::Events(
-            serde_json::from_value(page).expect("an event page"),
-        )),
+        fixtures::first_events(),
+        Ok(fixtures::event_page(page)),
     ));
 }
 
@@ -159,13 +139,8 @@ fn dead_letters_loaded(app: &mut App) {
          "message": "expected value at line 1 column 1", "receivedAt": at(40), "rawBody": "not json \u{1b}[31m at all"}
     ]});
     app.update(fetched(
-        Request::DeadLetters {
-            cursor: None,
-            role: PageRole::First,
-        },
-        Ok(Answer::DeadLetters(
-            serde_json::from_value(page).expect("a dead letter page"),
-        )),
+        fixtures::first_dead_letters(),
+        Ok(fixtures::dead_letter_page(page)),
     ));
 }
 
@@ -207,11 +182,7 @@ fn jobs_view() {
     snapshot("jobs_empty", |app| {
         press(app, KeyCode::Char('2'));
         app.update(fetched(
-            Request::Jobs {
-                query: Default::default(),
-                cursor: None,
-                role: PageRole::First,
-            },
+            fixtures::first_jobs(),
             Ok(fixtures::page(vec![], None)),
         ));
     });
@@ -226,11 +197,7 @@ fn jobs_view() {
     });
     snapshot("jobs_error", |app| {
         press(app, KeyCode::Char('2'));
-        app.update(fixtures::unreachable(Request::Jobs {
-            query: Default::default(),
-            cursor: None,
-            role: PageRole::First,
-        }));
+        app.update(fixtures::unreachable(fixtures::first_jobs()));
     });
 }
 
@@ -257,16 +224,8 @@ fn events_view() {
     snapshot("events_empty", |app| {
         press(app, KeyCode::Char('4'));
         app.update(fetched(
-            Request::Events {
-                event_type: None,
-                cursor: None,
-                after: None,
-                before: None,
-                role: PageRole::First,
-            },
-            Ok(Answer::Events(
-                serde_json::from_value(json!({"items": []})).expect("a page"),
-            )),
+            fixtures::first_events(),
+            Ok(fixtures::event_page(json!({"items": []}))),
         ));
     });
     snapshot("events", events_loaded);
@@ -286,13 +245,8 @@ fn dead_letters_view() {
     snapshot("dead_letters_empty", |app| {
         press(app, KeyCode::Char('5'));
         app.update(fetched(
-            Request::DeadLetters {
-                cursor: None,
-                role: PageRole::First,
-            },
-            Ok(Answer::DeadLetters(
-                serde_json::from_value(json!({"items": []})).expect("a page"),
-            )),
+            fixtures::first_dead_letters(),
+            Ok(fixtures::dead_letter_page(json!({"items": []}))),
         ));
     });
     snapshot("dead_letters", dead_letters_loaded);
@@ -391,7 +345,10 @@ fn the_readme_lists_every_key_as_the_help_does() {
         .map(|(key, does)| format!("| `{key}` | {does} |"))
         .collect();
     for row in &rows {
-        assert!(readme.contains(row.as_str()), "README.md lacks the key row {row}");
+        assert!(
+            readme.contains(row.as_str()),
+            "README.md lacks the key row {row}"
+        );
     }
     let table_rows = readme
         .lines()
@@ -399,5 +356,9 @@ fn the_readme_lists_every_key_as_the_help_does() {
         .skip(2)
         .take_while(|l| l.starts_with('|'))
         .count();
-    assert_eq!(table_rows, rows.len(), "README.md's key table has keys the help lacks");
+    assert_eq!(
+        table_rows,
+        rows.len(),
+        "README.md's key table has keys the help lacks"
+    );
 }
