@@ -53,6 +53,19 @@ async fn connected(shutdown: &CancellationToken) -> (GatewayState, Arc<dyn Messa
     (state, broker)
 }
 
+/// A gateway whose broker never answers: nothing listens on port 1, so the publisher keeps
+/// retrying in the background.
+fn without_broker(shutdown: &CancellationToken) -> GatewayState {
+    let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
+    let connector = Arc::new(RabbitMq::new(
+        cfg.rabbitmq_url.clone(),
+        Topology::new(cfg.broker_prefix.clone()),
+    ));
+    let publisher =
+        ReconnectingPublisher::start(connector, Duration::from_secs(1), shutdown.clone());
+    GatewayState::new(&cfg, publisher, "rabbitmq").unwrap()
+}
+
 async fn cleanup(broker: &Arc<dyn MessageBroker>) {
     broker.delete_queues().await.unwrap();
 }
@@ -194,16 +207,7 @@ async fn bad_input_is_a_4xx_with_the_error_body() {
 #[tokio::test]
 async fn without_a_broker_the_answer_is_503_with_retry_after_and_not_ready() {
     let shutdown = CancellationToken::new();
-    // Nothing listens on port 1: the publisher keeps retrying in the background.
-    let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
-    let connector = Arc::new(RabbitMq::new(
-        cfg.rabbitmq_url.clone(),
-        Topology::new(cfg.broker_prefix.clone()),
-    ));
-    let publisher =
-        ReconnectingPublisher::start(connector, Duration::from_secs(1), shutdown.clone());
-    let state = GatewayState::new(&cfg, publisher, "rabbitmq").unwrap();
-    let app = router(state, 64 * 1024).unwrap();
+    let app = router(without_broker(&shutdown), 64 * 1024).unwrap();
     let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers[header::RETRY_AFTER], "2");
@@ -288,18 +292,7 @@ async fn the_generated_client_submits_over_http() {
 async fn browsers_may_submit_only_from_the_allowed_origins() {
     let shutdown = CancellationToken::new();
     // No broker needed: a preflight never reaches the handler.
-    let cfg = config(&unique_name(), "amqp://guest:guest@127.0.0.1:1/%2f".into());
-    let connector = Arc::new(RabbitMq::new(
-        cfg.rabbitmq_url.clone(),
-        Topology::new(cfg.broker_prefix.clone()),
-    ));
-    let publisher =
-        ReconnectingPublisher::start(connector, Duration::from_secs(1), shutdown.clone());
-    let app = router(
-        GatewayState::new(&cfg, publisher, "rabbitmq").unwrap(),
-        1024,
-    )
-    .unwrap();
+    let app = router(without_broker(&shutdown), 1024).unwrap();
     let preflight = |origin: &'static str| {
         Request::options("/jobs")
             .header(header::ORIGIN, origin)

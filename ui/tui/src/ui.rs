@@ -108,6 +108,16 @@ fn placeholder(frame: &mut Frame, theme: &Theme, freshness: &Freshness, empty: &
     );
 }
 
+/// Where a bordered table's rows go: inside the border, under the header row.
+fn rows_area(area: Rect) -> Rect {
+    let inner = Block::default().borders(Borders::ALL).inner(area);
+    Rect {
+        y: inner.y + 1,
+        height: inner.height.saturating_sub(1),
+        ..inner
+    }
+}
+
 fn message(frame: &mut Frame, theme: &Theme, title: &str, lines: &[String], body: Rect) {
     let width = lines
         .iter()

@@ -69,12 +69,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     .block(outer.clone());
     frame.render_widget(table, list);
     if visible.is_empty() {
-        let inner = outer.inner(list);
-        let below = Rect {
-            y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
-            ..inner
-        };
+        let below = super::rows_area(list);
         let empty = if dead.text_filter.is_some() {
             "No dead letter matches (esc clears the filter)."
         } else {

@@ -85,12 +85,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     .block(outer.clone());
     frame.render_widget(table, body);
     if events.items.is_empty() {
-        let inner = outer.inner(body);
-        let below = Rect {
-            y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
-            ..inner
-        };
+        let below = super::rows_area(body);
         placeholder(
             frame,
             theme,

@@ -6,9 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table,
-};
+use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table};
 
 use super::{block, placeholder};
 use crate::app::App;
@@ -199,12 +197,7 @@ fn draw_types(frame: &mut Frame, app: &App, area: Rect) {
     .block(outer);
     frame.render_widget(table, area);
     if overview.by_type.is_empty() {
-        let inner = Block::default().borders(Borders::ALL).inner(area);
-        let below_header = Rect {
-            y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
-            ..inner
-        };
+        let below_header = super::rows_area(area);
         placeholder(
             frame,
             theme,
