@@ -143,6 +143,9 @@ export function jobsView(ctx, route) {
         (page) => {
           table.setEmptyText(Object.keys(paramsObject(params)).some((k) => k !== 'limit') ? 'No jobs match these filters.' : 'No jobs yet: submit one.');
           table.set(page.items);
+          // Events that came while the page was on its way (for rows it brought) still count;
+          // an event older than what a row says changes nothing.
+          for (const event of ctx.live.recent) table.apply(event);
           pager.update(params, page.nextCursor);
           status.ok(`${page.items.length} job${page.items.length === 1 ? '' : 's'}`);
           ctx.shown('jobs');
