@@ -119,7 +119,7 @@ export function submitView(ctx, route) {
       const place = pointer === '/type' ? (chosen === OTHER ? customType : typeField) : pointer === '/maxAttempts' ? maxAttempts : null;
       if (place) {
         markField(place.control, place.error, message);
-      } else if (pointer === '/payload' || (pointer.startsWith('/payload/') && chosen === OTHER)) {
+      } else if (chosen === OTHER && (pointer === '/payload' || pointer.startsWith('/payload/'))) {
         markField(json.control, json.error, pointer === '/payload' ? message : `${pointer.slice('/payload'.length)}: ${message}`);
       } else if (pointer.startsWith('/payload/') && payloadForm?.show(pointer.slice('/payload'.length), message)) {
         // shown at its field
@@ -145,9 +145,9 @@ export function submitView(ctx, route) {
     /** @type {Record<string, any>} */
     let payload = {};
     if (payloadForm) {
-      const read = payloadForm.read();
-      payload = read.value;
-      problems.push(...read.problems.map((p) => ({ pointer: `/payload${p.pointer}`, message: p.message })));
+      const checked = payloadForm.read();
+      payload = checked.value;
+      problems.push(...checked.problems.map((p) => ({ pointer: `/payload${p.pointer}`, message: p.message })));
     } else {
       try {
         const parsed = JSON.parse(json.control.value || '{}');
