@@ -370,6 +370,8 @@ test('jobs: rows appear and change live, without a reload', async () => {
   await loaded();
   const id = await submit({ type: 'sleep', payload: { durationMs: 1500 } });
   await page.locator(`.jobs-table tr[data-job-id="${id}"]`).waitFor();
+  // Seen running, then completed: the row follows the job's events.
+  await page.locator(`.jobs-table tr[data-job-id="${id}"][data-status="RUNNING"]`).waitFor();
   await page.locator(`.jobs-table tr[data-job-id="${id}"][data-status="COMPLETED"]`).waitFor();
 });
 
