@@ -79,7 +79,10 @@ conformance! {
         dead_letters_are_recorded_once_and_paged_newest_first,
         the_relay_reads_the_outbox_in_order_deletes_and_counts,
         count_by_status_counts_each_present_status,
-        attempts_abandoned_by_a_crashed_worker_are_found_and_failed,
+        a_lease_is_renewed_by_its_worker_and_runs_out_without_it,
+        an_interrupted_attempt_gives_its_attempt_back_and_is_due_at_once,
+        a_job_left_pending_is_found_by_age,
+        relays_claim_disjoint_outbox_batches_until_their_claim_runs_out,
         invalid_arguments_are_rejected_without_changes,
         timestamps_are_kept_to_the_microsecond,
     ],
@@ -91,6 +94,8 @@ conformance! {
 }
 
 const WORKER: &str = "processor-test-1";
+/// A lease that never runs out during a test.
+const LEASE: Duration = Duration::from_secs(600);
 
 pub(crate) fn producer() -> EventProducer {
     serde_json::from_value(
@@ -285,7 +290,7 @@ async fn accept_new(store: &dyn JobStore, event: &JobCreated) -> Job {
 
 async fn start(store: &dyn JobStore, job_id: Uuid) -> u32 {
     store
-        .start_attempt(job_id, WORKER)
+        .start_attempt(job_id, WORKER, LEASE)
         .await
         .expect("start")
         .expect("job is startable")
@@ -471,7 +476,7 @@ async fn start_and_complete_each_write_state_attempt_and_exactly_one_event(h: Ha
     let id = accept_new(store, &event).await.id;
 
     let started = store
-        .start_attempt(id, WORKER)
+        .start_attempt(id, WORKER, LEASE)
         .await
         .expect("start")
         .expect("startable");
@@ -533,7 +538,7 @@ async fn redelivered_writes_change_nothing(h: Harness) {
     let running = job(store, id).await;
 
     assert_eq!(
-        store.start_attempt(id, WORKER).await.expect("start"),
+        store.start_attempt(id, WORKER, LEASE).await.expect("start"),
         None,
         "already running"
     );
@@ -567,7 +572,7 @@ async fn redelivered_writes_change_nothing(h: Harness) {
         "completed twice"
     );
     assert_eq!(
-        store.start_attempt(id, WORKER).await.expect("start"),
+        store.start_attempt(id, WORKER, LEASE).await.expect("start"),
         None,
         "terminal"
     );
@@ -585,7 +590,7 @@ async fn redelivered_writes_change_nothing(h: Harness) {
     );
     assert_eq!(
         store
-            .start_attempt(Uuid::new_v4(), WORKER)
+            .start_attempt(Uuid::new_v4(), WORKER, LEASE)
             .await
             .expect("start"),
         None,
@@ -600,7 +605,7 @@ async fn a_failing_outbox_write_rolls_back_the_state_change(h: Harness) {
     let pending = job(store, id).await;
     h.refuse_outbox_inserts(true).await;
 
-    let failed = store.start_attempt(id, WORKER).await;
+    let failed = store.start_attempt(id, WORKER, LEASE).await;
     assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
     assert_eq!(
         job(store, id).await,
@@ -665,7 +670,10 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
     assert_eq!(failed.payload.duration_ms, Some(5.0));
 
     // Not due before next_attempt_at (to the microsecond): neither polled nor startable.
-    assert_eq!(store.start_attempt(id, WORKER).await.expect("start"), None);
+    assert_eq!(
+        store.start_attempt(id, WORKER, LEASE).await.expect("start"),
+        None
+    );
     let before = due - TimeDelta::microseconds(1);
     assert!(store.due_retries(before, 10).await.expect("due").is_empty());
     assert_eq!(store.due_retries(due, 10).await.expect("due"), [id]);
@@ -824,7 +832,10 @@ async fn failing_the_last_attempt_dead_letters_the_job(h: Harness) {
             .expect("due")
             .is_empty()
     );
-    assert_eq!(store.start_attempt(id, WORKER).await.expect("start"), None);
+    assert_eq!(
+        store.start_attempt(id, WORKER, LEASE).await.expect("start"),
+        None
+    );
     assert_eq!(h.count("SELECT count(*) FROM dead_letters").await, 1);
 }
 
@@ -861,7 +872,10 @@ async fn a_failure_that_no_retry_can_fix_fails_the_job(h: Harness) {
         0,
         "FAILED is not dead-lettered"
     );
-    assert_eq!(store.start_attempt(id, WORKER).await.expect("start"), None);
+    assert_eq!(
+        store.start_attempt(id, WORKER, LEASE).await.expect("start"),
+        None
+    );
 }
 
 async fn every_outbox_event_matches_its_schema_and_contract_type(h: Harness) {
@@ -1313,53 +1327,92 @@ async fn count_by_status_counts_each_present_status(h: Harness) {
     );
 }
 
-async fn attempts_abandoned_by_a_crashed_worker_are_found_and_failed(h: Harness) {
+async fn a_lease_is_renewed_by_its_worker_and_runs_out_without_it(h: Harness) {
     let store = &*h.store;
     let id = accept_new(store, &created("sleep", 3)).await.id;
-    start(store, id).await;
-    let started_at = job(store, id).await.started_at.expect("started");
+    let short = Duration::from_millis(300);
+    store
+        .start_attempt(id, WORKER, short)
+        .await
+        .expect("start")
+        .expect("started");
+    assert!(store.expired_leases(10).await.expect("expired").is_empty());
+    // Its worker renews it; another worker cannot.
     assert!(
         store
-            .abandoned_attempts(started_at, 10)
+            .renew_lease(id, 1, WORKER, LEASE)
             .await
-            .expect("abandoned")
-            .is_empty(),
-        "not older than the cutoff"
+            .expect("renew")
     );
-    let cutoff = started_at + TimeDelta::minutes(1);
-    assert_eq!(
-        store
-            .abandoned_attempts(cutoff, 10)
+    assert!(
+        !store
+            .renew_lease(id, 1, "processor-other", LEASE)
             .await
-            .expect("abandoned"),
+            .expect("renew")
+    );
+    assert!(
+        !store
+            .renew_lease(id, 2, WORKER, LEASE)
+            .await
+            .expect("renew")
+    );
+    // Without renewals it runs out (by the store's clock).
+    assert!(
+        store
+            .renew_lease(id, 1, WORKER, short)
+            .await
+            .expect("renew")
+    );
+    tokio::time::sleep(short * 2).await;
+    assert_eq!(
+        store.expired_leases(10).await.expect("expired"),
         [RunningAttempt {
             job_id: id,
             attempt: 1
         }]
     );
-
-    let outcome = store
-        .fail_attempt(
-            id,
-            1,
-            error("timeout"),
-            Retry::After(Duration::ZERO),
-            60_000.0,
-        )
+    // A finished attempt holds no lease.
+    store
+        .complete_attempt(id, 1, Map::new(), 1.0)
         .await
-        .expect("fail");
+        .expect("complete")
+        .expect("completes");
+    assert!(store.expired_leases(10).await.expect("expired").is_empty());
     assert!(
-        matches!(outcome, Some(FailOutcome::Retrying(_))),
-        "{outcome:?}"
-    );
-    assert!(
-        store
-            .abandoned_attempts(cutoff, 10)
+        !store
+            .renew_lease(id, 1, WORKER, LEASE)
             .await
-            .expect("abandoned")
-            .is_empty()
+            .expect("renew")
     );
-    // The worker that was in fact alive reports late: refused, nothing changes.
+}
+
+async fn an_interrupted_attempt_gives_its_attempt_back_and_is_due_at_once(h: Harness) {
+    let store = &*h.store;
+    // One attempt only: an interruption must not use it up.
+    let id = accept_new(store, &created("sleep", 1)).await.id;
+    assert_eq!(start(store, id).await, 1);
+    let interrupted = store
+        .interrupt_attempt(id, 1, "the processor stopped")
+        .await
+        .expect("interrupt")
+        .expect("the running attempt");
+    assert_eq!(interrupted.status, JobStatus::Retrying);
+    assert_eq!(interrupted.attempts, 0, "the attempt is given back");
+    let due = interrupted.next_attempt_at.expect("due");
+    assert!(due <= Utc::now(), "due at once");
+    let last = interrupted
+        .last_error
+        .clone()
+        .expect("the interruption is the last error");
+    assert_eq!(last.code, crate::INTERRUPTED);
+    // Interrupting again, or the late result of the interrupted worker: nothing changes.
+    assert_eq!(
+        store
+            .interrupt_attempt(id, 1, "again")
+            .await
+            .expect("interrupt"),
+        None
+    );
     assert_eq!(
         store
             .complete_attempt(id, 1, Map::new(), 1.0)
@@ -1367,21 +1420,127 @@ async fn attempts_abandoned_by_a_crashed_worker_are_found_and_failed(h: Harness)
             .expect("complete"),
         None
     );
-    assert_eq!(job(store, id).await.status, JobStatus::Retrying);
-
-    // The retry runs as attempt 2, which is the one an abandonment check then reports.
+    assert!(
+        !store
+            .renew_lease(id, 1, WORKER, LEASE)
+            .await
+            .expect("renew")
+    );
+    // It runs again as attempt 2, and that attempt counts.
+    assert!(
+        store
+            .due_retries(Utc::now(), 10)
+            .await
+            .expect("due")
+            .contains(&id)
+    );
     assert_eq!(start(store, id).await, 2);
-    let cutoff = job(store, id).await.updated_at + TimeDelta::minutes(1);
+    let done = store
+        .complete_attempt(id, 2, Map::new(), 1.0)
+        .await
+        .expect("complete")
+        .expect("completes");
+    assert_eq!((done.status, done.attempts), (JobStatus::Completed, 1));
+    let (_, attempts) = store.job_detail(id).await.expect("detail").expect("a job");
+    let outcomes: Vec<(u64, String, Option<String>)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a.attempt.get(),
+                a.outcome.to_string(),
+                a.error.as_ref().map(|e| e.code.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (1, "FAILED".to_owned(), Some(crate::INTERRUPTED.to_owned())),
+            (2, "SUCCEEDED".to_owned(), None),
+        ]
+    );
+    // The timeline says so: the interruption is a job.failed that will retry.
+    let events = outbox(store).await;
+    let failed = events
+        .iter()
+        .find(|e| e.routing_key == "job.failed")
+        .expect("a job.failed event");
+    assert_eq!(failed.body["payload"]["error"]["code"], crate::INTERRUPTED);
+    assert_eq!(failed.body["payload"]["willRetry"], true);
+    assert_eq!(failed.body["payload"]["attempt"], 1);
+    assert_eq!(
+        routing_keys(&events),
+        ["job.started", "job.failed", "job.started", "job.completed"]
+    );
+}
+
+async fn a_job_left_pending_is_found_by_age(h: Harness) {
+    let store = &*h.store;
+    let id = accept_new(store, &created("sleep", 3)).await.id;
+    assert!(
+        store
+            .stale_pending(Duration::from_secs(60), 10)
+            .await
+            .expect("stale")
+            .is_empty(),
+        "just stored"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         store
-            .abandoned_attempts(cutoff, 10)
+            .stale_pending(Duration::from_millis(10), 10)
             .await
-            .expect("abandoned"),
-        [RunningAttempt {
-            job_id: id,
-            attempt: 2
-        }]
+            .expect("stale"),
+        [id]
     );
+    start(store, id).await;
+    assert!(
+        store
+            .stale_pending(Duration::from_millis(10), 10)
+            .await
+            .expect("stale")
+            .is_empty(),
+        "started"
+    );
+}
+
+async fn relays_claim_disjoint_outbox_batches_until_their_claim_runs_out(h: Harness) {
+    let store = &*h.store;
+    for _ in 0..5 {
+        let id = accept_new(store, &created("sleep", 3)).await.id;
+        start(store, id).await;
+    }
+    assert_eq!(store.outbox_backlog().await.expect("backlog"), 5);
+    let short = Duration::from_millis(300);
+    let (a, b) = tokio::join!(store.claim_outbox(3, short), store.claim_outbox(3, short));
+    let (a, b) = (a.expect("claim"), b.expect("claim"));
+    let mut ids: Vec<i64> = a.iter().chain(&b).map(|e| e.id).collect();
+    assert_eq!(ids.len(), 5, "every event claimed once: {a:?} {b:?}");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "no event claimed twice");
+    assert!(a.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert!(
+        store
+            .claim_outbox(10, short)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Released events are claimable at once; the others once their claim runs out.
+    let released: Vec<i64> = a.iter().map(|e| e.id).collect();
+    store.release_outbox(&released).await.expect("release");
+    let again = store.claim_outbox(10, LEASE).await.expect("claim");
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), released);
+    tokio::time::sleep(short * 2).await;
+    let taken_over = store.claim_outbox(10, LEASE).await.expect("claim");
+    assert_eq!(
+        taken_over.iter().map(|e| e.id).collect::<Vec<_>>(),
+        b.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    // Published events are deleted whoever claimed them.
+    assert_eq!(store.delete_outbox(&ids).await.expect("delete"), 5);
+    assert_eq!(store.outbox_backlog().await.expect("backlog"), 0);
 }
 
 async fn invalid_arguments_are_rejected_without_changes(h: Harness) {
@@ -1465,7 +1624,7 @@ async fn timestamps_are_kept_to_the_microsecond(h: Harness) {
     assert_eq!(ids(&page.items), [accepted.id]);
 
     let started = store
-        .start_attempt(accepted.id, WORKER)
+        .start_attempt(accepted.id, WORKER, LEASE)
         .await
         .expect("start")
         .expect("startable");
@@ -1556,7 +1715,7 @@ async fn concurrent_starts_of_one_job_start_it_once(h: Harness) {
             let store = Arc::clone(&h.store);
             tokio::spawn(async move {
                 store
-                    .start_attempt(id, &format!("worker-{i}"))
+                    .start_attempt(id, &format!("worker-{i}"), LEASE)
                     .await
                     .expect("start")
             })

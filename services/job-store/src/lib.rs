@@ -7,9 +7,9 @@
 //! The processor writes through the store, the read model reads through it. Each state change
 //! and the event that announces it are written in one transaction (the transactional outbox):
 //! either both exist or neither, so an event is never lost and never announces a change that
-//! did not happen. A relay reads [`JobStore::pending_outbox`], publishes with confirms and
-//! then calls [`JobStore::delete_outbox`]; a crash between publish and delete republishes,
-//! which consumers absorb by deduplicating on `eventId`.
+//! did not happen. A relay claims events with [`JobStore::claim_outbox`], publishes with
+//! confirms and then calls [`JobStore::delete_outbox`]; a crash between publish and delete
+//! republishes, which consumers absorb by deduplicating on `eventId`.
 //!
 //! Every processor write is idempotent under redelivery: it changes a job only from the state
 //! it expects (a start only from PENDING or a due RETRYING, a completion or failure only of
@@ -20,12 +20,23 @@
 //! the job RETRYING with `next_attempt_at`; the processor acknowledges the message and a
 //! scheduler polls [`JobStore::due_retries`] and calls [`JobStore::start_attempt`] for each.
 //! A pending retry thus survives restarts of every component, needs no broker plugin or
-//! per-delay queues, and is visible to the read model. Attempts left RUNNING by a crashed
-//! worker are found with [`JobStore::abandoned_attempts`] and failed like any other attempt.
+//! per-delay queues, and is visible to the read model.
 //!
-//! Timestamps are taken once per operation from this process's clock, truncated to
-//! microseconds (PostgreSQL's precision, which the SQLite adapter keeps too), so a returned
-//! [`Job`] and its event agree exactly.
+//! **A running attempt is a lease.** Its worker renews it ([`JobStore::renew_lease`]); the
+//! lease is timed by the store's clock (PostgreSQL's `now()`), so processors with different
+//! clocks or settings agree on it. When a worker dies its leases run out
+//! ([`JobStore::expired_leases`]) and any processor [interrupts](JobStore::interrupt_attempt)
+//! those attempts: an interruption is not the job's failure and gives its attempt back, so a
+//! crash or a deploy never uses up `maxAttempts`. `jobs.attempts` counts the attempts that do;
+//! `jobs.runs` numbers every attempt row, so an interrupted attempt keeps its number.
+//!
+//! **Several relays share the outbox.** [`JobStore::claim_outbox`] hands each relay a
+//! disjoint batch (`FOR UPDATE SKIP LOCKED` in PostgreSQL) for a while, so each event is
+//! published once; a dead relay's claim runs out and another takes the batch over.
+//!
+//! Timestamps of states and events are taken once per operation from this process's clock
+//! (leases use the store's), truncated to microseconds (PostgreSQL's precision, which the
+//! SQLite adapter keeps too), so a returned [`Job`] and its event agree exactly.
 
 pub mod contracts;
 mod cursor;
@@ -94,7 +105,43 @@ pub trait JobStore: Send + Sync + 'static {
     /// Starts the next attempt of a PENDING job, or of a RETRYING job whose retry is due:
     /// RUNNING, attempts + 1, an attempt row and a job.started event. `None` when the job is
     /// unknown, running, terminal or not yet due (a redelivered start changes nothing).
-    async fn start_attempt(&self, job_id: Uuid, worker: &str) -> Result<Option<StartedAttempt>>;
+    ///
+    /// The attempt is a lease of `lease`, timed by the store's clock: `worker` renews it with
+    /// [`JobStore::renew_lease`]; once it runs out, [`JobStore::expired_leases`] reports the
+    /// attempt and anyone may [interrupt](JobStore::interrupt_attempt) it.
+    async fn start_attempt(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<StartedAttempt>>;
+
+    /// Extends the lease of the running attempt `attempt` of `worker` to `lease` from now;
+    /// `false` when that attempt is not running any more (it was interrupted: its worker
+    /// should stop, since its result would be refused).
+    async fn renew_lease(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool>;
+
+    /// RUNNING attempts whose lease ran out by the store's clock: their worker is gone (or
+    /// cut off from the store). The oldest first.
+    async fn expired_leases(&self, limit: u32) -> Result<Vec<RunningAttempt>>;
+
+    /// Ends the running attempt `attempt` as interrupted — by a shutdown, a crash or a lost
+    /// connection, not by the job: the attempt is recorded FAILED with the error code
+    /// [`INTERRUPTED`] and `reason`, it gives its attempt back (it does not count against
+    /// `maxAttempts`), and the job is RETRYING, due at once; a job.failed event says so.
+    /// `None` when that attempt is not the one running.
+    async fn interrupt_attempt(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        reason: &str,
+    ) -> Result<Option<Job>>;
 
     /// Completes the running attempt `attempt`: COMPLETED with its result, and a job.completed
     /// event. `None` when that attempt is not the one running (a redelivered completion).
@@ -129,19 +176,23 @@ pub trait JobStore: Send + Sync + 'static {
     /// RETRYING jobs whose next attempt is due at `now`, the longest-waiting first.
     async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>>;
 
-    /// Attempts still RUNNING that started before `started_before`: their worker most likely
-    /// died. Fail them with [`JobStore::fail_attempt`] (e.g. code `timeout`, retryable); a
-    /// worker that is in fact still running then finds its completion refused.
-    async fn abandoned_attempts(
-        &self,
-        started_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<RunningAttempt>>;
+    /// PENDING jobs stored more than `older_than` ago by the store's clock: a job is started
+    /// as soon as it is stored, so one left PENDING lost its message (a crash between the two
+    /// steps, a purged queue) and is started from here instead.
+    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<Uuid>>;
 
     // ----- outbox relay ----------------------------------------------------------------------
 
-    /// The oldest events not yet published, in the order they were written.
+    /// The oldest events not yet published, in the order they were written (claimed or not).
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>>;
+
+    /// Claims up to `limit` events for `lease`, the oldest first, skipping those another
+    /// relay holds: each event is published by one relay, and one whose relay died (its
+    /// claim ran out) is taken over.
+    async fn claim_outbox(&self, limit: u32, lease: Duration) -> Result<Vec<OutboxEvent>>;
+
+    /// Gives claimed events back at once (their publish failed), so they are retried now.
+    async fn release_outbox(&self, ids: &[i64]) -> Result<()>;
 
     /// Deletes published events; returns how many were deleted (ids already gone are skipped).
     async fn delete_outbox(&self, ids: &[i64]) -> Result<u64>;
@@ -229,7 +280,10 @@ impl FailOutcome {
     }
 }
 
-/// A RUNNING attempt (see [`JobStore::abandoned_attempts`]).
+/// The error code of an interrupted attempt (see [`JobStore::interrupt_attempt`]).
+pub const INTERRUPTED: &str = "interrupted";
+
+/// A RUNNING attempt (see [`JobStore::expired_leases`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunningAttempt {
     pub job_id: Uuid,
@@ -341,12 +395,32 @@ fn stored_max_attempts(created: &JobCreated) -> Result<i32> {
     })
 }
 
-/// The number of the attempt a start just began (the job's attempts after the start).
-fn started_attempt(job: &Job) -> Result<(u32, i32, NonZeroU64)> {
-    let attempt = u32::try_from(job.attempts)
-        .map_err(|e| StoreError::Contract(format!("attempts of job {}: {e}", job.id)))?;
+/// The number of the attempt a start just began: the job's `runs` after the start (every
+/// attempt has its own number, interrupted ones included).
+fn started_attempt(job_id: Uuid, runs: i32) -> Result<(u32, i32, NonZeroU64)> {
+    let attempt = u32::try_from(runs)
+        .map_err(|e| StoreError::Contract(format!("runs of job {job_id}: {e}")))?;
     let (stored, ordinal) = attempt_ordinal(attempt)?;
     Ok((attempt, stored, ordinal))
+}
+
+/// A lease or claim length as the databases take it (seconds), refusing the absurd.
+fn lease_seconds(lease: Duration) -> Result<f64> {
+    if lease.is_zero() || lease > Duration::from_secs(24 * 3600) {
+        return Err(StoreError::InvalidArgument(format!(
+            "a lease must be longer than 0 and at most a day, not {lease:?}"
+        )));
+    }
+    Ok(lease.as_secs_f64())
+}
+
+/// The error an interrupted attempt records.
+fn interruption(ordinal: NonZeroU64, reason: &str) -> JobError {
+    JobError {
+        attempt: Some(ordinal),
+        code: INTERRUPTED.to_owned(),
+        message: reason.to_owned(),
+    }
 }
 
 /// What follows a failed attempt: the job's next status, and when a retry is due.

@@ -22,8 +22,9 @@ use crate::{
     Accepted, FailOutcome, JobFilter, JobStore, OutboxEvent, Result, Retry, RunningAttempt,
     StartedAttempt, after_failure, attempt_ordinal, check_duration, dead_letter_attempts,
     dead_letter_message, dead_letter_page, decode_cursor, exhausted_dead_letter, fail_outcome,
-    job_error_json, job_page, now, page_size, push_dead_letter_page_clauses, push_job_page_clauses,
-    started_attempt, status, status_counts, stored_max_attempts,
+    interruption, job_error_json, job_page, lease_seconds, now, page_size,
+    push_dead_letter_page_clauses, push_job_page_clauses, started_attempt, status, status_counts,
+    stored_max_attempts,
 };
 
 /// The PostgreSQL job store. Cheap to clone (a pool handle).
@@ -100,8 +101,8 @@ async fn finish_attempt_row(
     error: Option<&Value>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE job_attempts SET outcome = $3, finished_at = $4, duration_ms = $5, error = $6 \
-         WHERE job_id = $1 AND attempt = $2",
+        "UPDATE job_attempts SET outcome = $3, finished_at = $4, duration_ms = $5, error = $6, \
+         lease_until = NULL WHERE job_id = $1 AND attempt = $2",
     )
     .bind(job_id)
     .bind(attempt)
@@ -179,12 +180,18 @@ impl JobStore for PostgresJobStore {
         Ok(Accepted::Duplicate(row.try_into()?))
     }
 
-    async fn start_attempt(&self, job_id: Uuid, worker: &str) -> Result<Option<StartedAttempt>> {
+    async fn start_attempt(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<StartedAttempt>> {
+        let lease = lease_seconds(lease)?;
         let at = now();
         let mut tx = self.pool.begin().await?;
         let row: Option<JobRow> = sqlx::query_as(
-            "UPDATE jobs SET status = $3, attempts = attempts + 1, started_at = COALESCE(started_at, $2), \
-             next_attempt_at = NULL, updated_at = $2 \
+            "UPDATE jobs SET status = $3, attempts = attempts + 1, runs = runs + 1, \
+             started_at = COALESCE(started_at, $2), next_attempt_at = NULL, updated_at = $2 \
              WHERE id = $1 AND attempts < max_attempts \
                AND (status = $4 OR (status = $5 AND next_attempt_at <= $2)) \
              RETURNING *",
@@ -197,17 +204,20 @@ impl JobStore for PostgresJobStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let runs = row.runs;
         let job = Job::try_from(row)?;
-        let (attempt, stored_attempt, ordinal) = started_attempt(&job)?;
+        let (attempt, stored_attempt, ordinal) = started_attempt(job_id, runs)?;
 
         sqlx::query(
-            "INSERT INTO job_attempts (job_id, attempt, outcome, started_at, worker) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO job_attempts (job_id, attempt, outcome, started_at, worker, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
         )
         .bind(job_id)
         .bind(stored_attempt)
         .bind(AttemptOutcome::Running.to_string())
         .bind(at)
         .bind(worker)
+        .bind(lease)
         .execute(&mut *tx)
         .await?;
         let factory = EventFactory {
@@ -218,6 +228,98 @@ impl JobStore for PostgresJobStore {
         tx.commit().await?;
         tracing::debug!(%job_id, attempt, "attempt started");
         Ok(Some(StartedAttempt { job, attempt }))
+    }
+
+    async fn renew_lease(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool> {
+        let (stored_attempt, _) = attempt_ordinal(attempt)?;
+        let renewed = sqlx::query(
+            "UPDATE job_attempts SET lease_until = now() + make_interval(secs => $4) \
+             WHERE job_id = $1 AND attempt = $2 AND worker = $3 AND outcome = $5",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .bind(worker)
+        .bind(lease_seconds(lease)?)
+        .bind(AttemptOutcome::Running.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    async fn expired_leases(&self, limit: u32) -> Result<Vec<RunningAttempt>> {
+        let attempts = sqlx::query_as(
+            "SELECT a.job_id, a.attempt FROM job_attempts a \
+             JOIN jobs j ON j.id = a.job_id AND j.runs = a.attempt AND j.status = $1 \
+             WHERE a.outcome = $2 AND (a.lease_until IS NULL OR a.lease_until < now()) \
+             ORDER BY a.lease_until NULLS FIRST LIMIT $3",
+        )
+        .bind(status(JobStatus::Running))
+        .bind(AttemptOutcome::Running.to_string())
+        .bind(page_size(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(attempts)
+    }
+
+    async fn interrupt_attempt(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        reason: &str,
+    ) -> Result<Option<Job>> {
+        let (stored_attempt, ordinal) = attempt_ordinal(attempt)?;
+        let error = interruption(ordinal, reason);
+        let error_json = job_error_json(&error)?;
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        // Due at once, and the attempt given back.
+        let row: Option<JobRow> = sqlx::query_as(
+            "UPDATE jobs SET status = $3, attempts = attempts - 1, next_attempt_at = $4, \
+             last_error = $5, updated_at = $4 \
+             WHERE id = $1 AND runs = $2 AND status = $6 RETURNING *",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .bind(status(JobStatus::Retrying))
+        .bind(at)
+        .bind(&error_json)
+        .bind(status(JobStatus::Running))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job = Job::try_from(row)?;
+        let duration_ms: f64 = sqlx::query_scalar(
+            "UPDATE job_attempts SET outcome = $3, finished_at = $4, error = $5, lease_until = NULL, \
+             duration_ms = GREATEST(0, EXTRACT(EPOCH FROM ($4 - started_at)) * 1000)::float8 \
+             WHERE job_id = $1 AND attempt = $2 RETURNING duration_ms",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .bind(AttemptOutcome::Failed.to_string())
+        .bind(at)
+        .bind(&error_json)
+        .fetch_one(&mut *tx)
+        .await?;
+        let factory = EventFactory {
+            producer: &self.producer,
+            at,
+        };
+        insert_outbox(
+            &mut tx,
+            factory.failed(&job, ordinal, error, duration_ms)?,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::debug!(%job_id, attempt, reason, "attempt interrupted");
+        Ok(Some(job))
     }
 
     async fn complete_attempt(
@@ -233,7 +335,7 @@ impl JobStore for PostgresJobStore {
         let mut tx = self.pool.begin().await?;
         let row: Option<JobRow> = sqlx::query_as(
             "UPDATE jobs SET status = $3, result = $4, finished_at = $5, updated_at = $5 \
-             WHERE id = $1 AND attempts = $2 AND status = $6 RETURNING *",
+             WHERE id = $1 AND runs = $2 AND status = $6 RETURNING *",
         )
         .bind(job_id)
         .bind(stored_attempt)
@@ -287,7 +389,7 @@ impl JobStore for PostgresJobStore {
         let at = now();
         let mut tx = self.pool.begin().await?;
         let current: Option<JobRow> = sqlx::query_as(
-            "SELECT * FROM jobs WHERE id = $1 AND attempts = $2 AND status = $3 FOR UPDATE",
+            "SELECT * FROM jobs WHERE id = $1 AND runs = $2 AND status = $3 FOR UPDATE",
         )
         .bind(job_id)
         .bind(stored_attempt)
@@ -364,23 +466,17 @@ impl JobStore for PostgresJobStore {
         Ok(ids)
     }
 
-    async fn abandoned_attempts(
-        &self,
-        started_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<RunningAttempt>> {
-        let attempts = sqlx::query_as(
-            "SELECT a.job_id, a.attempt FROM job_attempts a \
-             JOIN jobs j ON j.id = a.job_id AND j.attempts = a.attempt AND j.status = $1 \
-             WHERE a.outcome = $2 AND a.started_at < $3 ORDER BY a.started_at LIMIT $4",
+    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<Uuid>> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = $1 \
+             AND updated_at < now() - make_interval(secs => $2) ORDER BY created_at LIMIT $3",
         )
-        .bind(status(JobStatus::Running))
-        .bind(AttemptOutcome::Running.to_string())
-        .bind(started_before)
+        .bind(status(JobStatus::Pending))
+        .bind(older_than.as_secs_f64())
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(attempts)
+        Ok(ids)
     }
 
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>> {
@@ -391,6 +487,31 @@ impl JobStore for PostgresJobStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(events)
+    }
+
+    async fn claim_outbox(&self, limit: u32, lease: Duration) -> Result<Vec<OutboxEvent>> {
+        // SKIP LOCKED: concurrent relays take disjoint batches instead of waiting or sharing.
+        let mut events: Vec<OutboxEvent> = sqlx::query_as(
+            "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2) \
+             WHERE id IN (SELECT id FROM outbox \
+                          WHERE claimed_until IS NULL OR claimed_until < now() \
+                          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, event_id, routing_key, body",
+        )
+        .bind(i64::from(limit))
+        .bind(lease_seconds(lease)?)
+        .fetch_all(&self.pool)
+        .await?;
+        events.sort_by_key(|e| e.id);
+        Ok(events)
+    }
+
+    async fn release_outbox(&self, ids: &[i64]) -> Result<()> {
+        sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn delete_outbox(&self, ids: &[i64]) -> Result<u64> {

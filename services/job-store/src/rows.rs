@@ -21,6 +21,8 @@ pub(crate) struct JobRow {
     pub payload: Value,
     pub attempts: i32,
     pub max_attempts: i32,
+    /// Attempts that ran, interrupted ones included (the running one is number `runs`).
+    pub runs: i32,
     pub correlation_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

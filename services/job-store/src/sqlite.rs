@@ -10,6 +10,8 @@
 //! `SQLITE_BUSY` at once, without waiting. Holding the write lock for the whole transaction
 //! also stands in for PostgreSQL's row locks (`FOR UPDATE`).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use observatory_sqlite::Location;
 use serde_json::{Map, Value};
@@ -31,9 +33,9 @@ use crate::{
     Accepted, FailOutcome, JobFilter, JobStore, OutboxEvent, Result, Retry, RunningAttempt,
     StartedAttempt, StoreError, after_failure, attempt_ordinal, check_duration,
     dead_letter_attempts, dead_letter_message, dead_letter_page, decode_cursor,
-    exhausted_dead_letter, fail_outcome, job_error_json, job_page, now, page_size,
-    push_dead_letter_page_clauses, push_job_page_clauses, started_attempt, status, status_counts,
-    stored_max_attempts,
+    exhausted_dead_letter, fail_outcome, interruption, job_error_json, job_page, lease_seconds,
+    now, page_size, push_dead_letter_page_clauses, push_job_page_clauses, started_attempt, status,
+    status_counts, stored_max_attempts,
 };
 
 /// Connections of a file database: readers run beside the one writer (write-ahead log).
@@ -55,6 +57,13 @@ pub struct SqliteJobStore {
 /// as PostgreSQL's `timestamptz` does).
 fn instant(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
+}
+
+/// A lease as the stored timestamps count it (microseconds).
+fn lease_micros(lease: Duration) -> Result<i64> {
+    lease_seconds(lease)?;
+    i64::try_from(lease.as_micros())
+        .map_err(|_| StoreError::InvalidArgument(format!("lease {lease:?} is too long")))
 }
 
 /// Converts the stored timestamps of one row back, reporting a corrupt row otherwise.
@@ -86,6 +95,7 @@ struct SqliteJobRow {
     payload: Value,
     attempts: i32,
     max_attempts: i32,
+    runs: i32,
     correlation_id: String,
     created_at: i64,
     updated_at: i64,
@@ -113,6 +123,7 @@ impl TryFrom<SqliteJobRow> for Job {
             payload: row.payload,
             attempts: row.attempts,
             max_attempts: row.max_attempts,
+            runs: row.runs,
             correlation_id: row.correlation_id,
             created_at: t.at("created_at", row.created_at)?,
             updated_at: t.at("updated_at", row.updated_at)?,
@@ -255,8 +266,8 @@ async fn finish_attempt_row(
     error: Option<&Value>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE job_attempts SET outcome = ?3, finished_at = ?4, duration_ms = ?5, error = ?6 \
-         WHERE job_id = ?1 AND attempt = ?2",
+        "UPDATE job_attempts SET outcome = ?3, finished_at = ?4, duration_ms = ?5, error = ?6, \
+         lease_until = NULL WHERE job_id = ?1 AND attempt = ?2",
     )
     .bind(job_id)
     .bind(attempt)
@@ -335,13 +346,19 @@ impl JobStore for SqliteJobStore {
         Ok(accepted)
     }
 
-    async fn start_attempt(&self, job_id: Uuid, worker: &str) -> Result<Option<StartedAttempt>> {
+    async fn start_attempt(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<StartedAttempt>> {
+        let lease = lease_micros(lease)?;
         let mut tx = self.write().await?;
         // Taken under the write lock, so timestamps follow commit order.
         let at = now();
         let row: Option<SqliteJobRow> = sqlx::query_as(
-            "UPDATE jobs SET status = ?3, attempts = attempts + 1, started_at = COALESCE(started_at, ?2), \
-             next_attempt_at = NULL, updated_at = ?2 \
+            "UPDATE jobs SET status = ?3, attempts = attempts + 1, runs = runs + 1, \
+             started_at = COALESCE(started_at, ?2), next_attempt_at = NULL, updated_at = ?2 \
              WHERE id = ?1 AND attempts < max_attempts \
                AND (status = ?4 OR (status = ?5 AND next_attempt_at <= ?2)) \
              RETURNING *",
@@ -354,17 +371,20 @@ impl JobStore for SqliteJobStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let runs = row.runs;
         let job = Job::try_from(row)?;
-        let (attempt, stored_attempt, ordinal) = started_attempt(&job)?;
+        let (attempt, stored_attempt, ordinal) = started_attempt(job_id, runs)?;
 
         sqlx::query(
-            "INSERT INTO job_attempts (job_id, attempt, outcome, started_at, worker) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO job_attempts (job_id, attempt, outcome, started_at, worker, lease_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(job_id)
         .bind(stored_attempt)
         .bind(AttemptOutcome::Running.to_string())
         .bind(instant(at))
         .bind(worker)
+        .bind(instant(at) + lease)
         .execute(&mut *tx)
         .await?;
         let factory = EventFactory {
@@ -375,6 +395,109 @@ impl JobStore for SqliteJobStore {
         tx.commit().await?;
         tracing::debug!(%job_id, attempt, "attempt started");
         Ok(Some(StartedAttempt { job, attempt }))
+    }
+
+    async fn renew_lease(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool> {
+        let (stored_attempt, _) = attempt_ordinal(attempt)?;
+        let lease = lease_micros(lease)?;
+        let mut tx = self.write().await?;
+        let renewed = sqlx::query(
+            "UPDATE job_attempts SET lease_until = ?4 \
+             WHERE job_id = ?1 AND attempt = ?2 AND worker = ?3 AND outcome = ?5",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .bind(worker)
+        .bind(instant(now()) + lease)
+        .bind(AttemptOutcome::Running.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(renewed == 1)
+    }
+
+    async fn expired_leases(&self, limit: u32) -> Result<Vec<RunningAttempt>> {
+        let attempts = sqlx::query_as(
+            "SELECT a.job_id, a.attempt FROM job_attempts a \
+             JOIN jobs j ON j.id = a.job_id AND j.runs = a.attempt AND j.status = ?1 \
+             WHERE a.outcome = ?2 AND (a.lease_until IS NULL OR a.lease_until < ?3) \
+             ORDER BY a.lease_until NULLS FIRST LIMIT ?4",
+        )
+        .bind(status(JobStatus::Running))
+        .bind(AttemptOutcome::Running.to_string())
+        .bind(instant(now()))
+        .bind(page_size(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(attempts)
+    }
+
+    async fn interrupt_attempt(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+        reason: &str,
+    ) -> Result<Option<Job>> {
+        let (stored_attempt, ordinal) = attempt_ordinal(attempt)?;
+        let error = interruption(ordinal, reason);
+        let error_json = job_error_json(&error)?;
+        let mut tx = self.write().await?;
+        let at = now();
+        // Due at once, and the attempt given back.
+        let row: Option<SqliteJobRow> = sqlx::query_as(
+            "UPDATE jobs SET status = ?3, attempts = attempts - 1, next_attempt_at = ?4, \
+             last_error = ?5, updated_at = ?4 \
+             WHERE id = ?1 AND runs = ?2 AND status = ?6 RETURNING *",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .bind(status(JobStatus::Retrying))
+        .bind(instant(at))
+        .bind(&error_json)
+        .bind(status(JobStatus::Running))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job = Job::try_from(row)?;
+        let started: i64 = sqlx::query_scalar(
+            "SELECT started_at FROM job_attempts WHERE job_id = ?1 AND attempt = ?2",
+        )
+        .bind(job_id)
+        .bind(stored_attempt)
+        .fetch_one(&mut *tx)
+        .await?;
+        #[allow(clippy::cast_precision_loss)] // microseconds of one attempt
+        let duration_ms = (instant(at) - started).max(0) as f64 / 1000.0;
+        finish_attempt_row(
+            &mut tx,
+            job_id,
+            stored_attempt,
+            AttemptOutcome::Failed,
+            at,
+            duration_ms,
+            Some(&error_json),
+        )
+        .await?;
+        let factory = EventFactory {
+            producer: &self.producer,
+            at,
+        };
+        insert_outbox(
+            &mut tx,
+            factory.failed(&job, ordinal, error, duration_ms)?,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::debug!(%job_id, attempt, reason, "attempt interrupted");
+        Ok(Some(job))
     }
 
     async fn complete_attempt(
@@ -391,7 +514,7 @@ impl JobStore for SqliteJobStore {
         let at = now();
         let row: Option<SqliteJobRow> = sqlx::query_as(
             "UPDATE jobs SET status = ?3, result = ?4, finished_at = ?5, updated_at = ?5 \
-             WHERE id = ?1 AND attempts = ?2 AND status = ?6 RETURNING *",
+             WHERE id = ?1 AND runs = ?2 AND status = ?6 RETURNING *",
         )
         .bind(job_id)
         .bind(stored_attempt)
@@ -447,7 +570,7 @@ impl JobStore for SqliteJobStore {
         // Taken under the write lock, so timestamps follow commit order.
         let at = now();
         let current: Option<(i32, i32)> = sqlx::query_as(
-            "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND attempts = ?2 AND status = ?3",
+            "SELECT attempts, max_attempts FROM jobs WHERE id = ?1 AND runs = ?2 AND status = ?3",
         )
         .bind(job_id)
         .bind(stored_attempt)
@@ -525,23 +648,16 @@ impl JobStore for SqliteJobStore {
         Ok(ids)
     }
 
-    async fn abandoned_attempts(
-        &self,
-        started_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<RunningAttempt>> {
-        let attempts = sqlx::query_as(
-            "SELECT a.job_id, a.attempt FROM job_attempts a \
-             JOIN jobs j ON j.id = a.job_id AND j.attempts = a.attempt AND j.status = ?1 \
-             WHERE a.outcome = ?2 AND a.started_at < ?3 ORDER BY a.started_at LIMIT ?4",
+    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<Uuid>> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = ?1 AND updated_at < ?2 ORDER BY created_at LIMIT ?3",
         )
-        .bind(status(JobStatus::Running))
-        .bind(AttemptOutcome::Running.to_string())
-        .bind(instant(started_before))
+        .bind(status(JobStatus::Pending))
+        .bind(instant(now()) - lease_micros(older_than)?)
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(attempts)
+        Ok(ids)
     }
 
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>> {
@@ -552,6 +668,46 @@ impl JobStore for SqliteJobStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(events)
+    }
+
+    async fn claim_outbox(&self, limit: u32, lease: Duration) -> Result<Vec<OutboxEvent>> {
+        let lease = lease_micros(lease)?;
+        // One writer at a time: the claim is exclusive without row locks.
+        let mut tx = self.write().await?;
+        let at = instant(now());
+        let mut events: Vec<OutboxEvent> = sqlx::query_as(
+            "UPDATE outbox SET claimed_until = ?2 \
+             WHERE id IN (SELECT id FROM outbox WHERE claimed_until IS NULL OR claimed_until < ?3 \
+                          ORDER BY id LIMIT ?1) \
+             RETURNING id, event_id, routing_key, body",
+        )
+        .bind(i64::from(limit))
+        .bind(at + lease)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        events.sort_by_key(|e| e.id);
+        Ok(events)
+    }
+
+    async fn release_outbox(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("UPDATE outbox SET claimed_until = NULL WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_outbox(&self, ids: &[i64]) -> Result<u64> {

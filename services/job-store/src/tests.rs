@@ -107,10 +107,10 @@ async fn postgres_every_job_page_query_is_an_index_scan_without_sort() {
         .await
         .expect("connect");
     sqlx::query(
-        "INSERT INTO jobs (id, type, status, payload, attempts, max_attempts, correlation_id, created_at, updated_at) \
+        "INSERT INTO jobs (id, type, status, payload, attempts, runs, max_attempts, correlation_id, created_at, updated_at) \
          SELECT gen_random_uuid(), CASE WHEN i % 100 = 1 THEN 'fail' ELSE 'sleep' END, \
                 CASE WHEN i % 100 = 0 THEN 'FAILED' ELSE 'COMPLETED' END, \
-                '{}', 1, 3, 'corr', now() - i * interval '1 second', now() \
+                '{}', 1, 1, 3, 'corr', now() - i * interval '1 second', now() \
          FROM generate_series(1, 20000) AS i",
     )
     .execute(&store.pool)

@@ -60,8 +60,8 @@ pub struct ProcessorConfig {
     pub retry_backoff_max_ms: u64,
 
     /// Longest an attempt may run, in seconds: a slower attempt fails (retryably) with code
-    /// `timeout`, and an attempt left RUNNING longer than this by a vanished worker is failed
-    /// the same way. Above the longest built-in job (a 10-minute sleep) by default.
+    /// `timeout`, which uses up the attempt. Above the longest built-in job (a 10-minute
+    /// sleep) by default.
     #[arg(
         long,
         env = "OBSERVATORY_ATTEMPT_TIMEOUT_SECS",
@@ -70,8 +70,20 @@ pub struct ProcessorConfig {
     )]
     pub attempt_timeout_secs: u64,
 
+    /// How long a running attempt belongs to this process without a renewal, in seconds (the
+    /// store's clock): it is renewed every third of that, and when this process dies, another
+    /// takes the attempt over once it runs out. The interrupted attempt does not use up the
+    /// job's attempts.
+    #[arg(
+        long,
+        env = "OBSERVATORY_ATTEMPT_LEASE_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(2..=600)
+    )]
+    pub attempt_lease_secs: u64,
+
     /// On shutdown, how long running jobs may take to finish, in seconds; jobs still running
-    /// then are interrupted and retried later.
+    /// then are interrupted and run again (the interruption does not use up an attempt).
     #[arg(long, env = "OBSERVATORY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
@@ -100,6 +112,10 @@ impl ProcessorConfig {
 
     pub(crate) fn attempt_timeout(&self) -> Duration {
         Duration::from_secs(self.attempt_timeout_secs)
+    }
+
+    pub(crate) fn attempt_lease(&self) -> Duration {
+        Duration::from_secs(self.attempt_lease_secs)
     }
 
     pub(crate) fn shutdown_grace(&self) -> Duration {

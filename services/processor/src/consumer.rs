@@ -159,7 +159,7 @@ impl JobConsumer {
             }
             Err(error) => {
                 // Not transient: requeueing would loop. The job's state in PostgreSQL is what
-                // counts; an attempt left RUNNING is recovered as abandoned.
+                // counts; an attempt left RUNNING is taken over when its lease runs out.
                 tracing::error!(%job_id, correlation_id, %error, "the job store refused a write; acknowledging");
                 Disposition::Ack
             }

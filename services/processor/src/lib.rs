@@ -16,11 +16,16 @@
 //!    `malformed-json`), validated against `job-created.json` (→ `schema-violation`, with the
 //!    violations), accepted into the store, and its first attempt is started, executed and
 //!    recorded; then the message is acknowledged.
-//! 2. *Retry scheduler*: polls the store for RETRYING jobs whose retry is due and runs them
-//!    under the same semaphore; periodically fails attempts left RUNNING by a vanished worker
-//!    (abandoned), so they are retried too.
-//! 3. *Outbox relay*: publishes the outbox to `<prefix>.events` with publisher confirms, a
-//!    whole batch in flight at once, and deletes only confirmed events.
+//! 2. *Retry scheduler*: polls the store for RETRYING jobs whose retry is due (and, every few
+//!    seconds, for jobs left PENDING because their message was lost) and runs them under the
+//!    same semaphore.
+//! 3. *Lease recovery*: a running attempt is a lease its worker renews (every third of
+//!    `--attempt-lease-secs`, by the store's clock); an attempt whose lease ran out belonged to
+//!    a worker that died or was cut off, and is interrupted so that it runs again, without
+//!    using up an attempt. It needs no job slot, so a saturated processor still recovers.
+//! 4. *Outbox relay*: claims a batch of the outbox (another relay skips it), publishes it to
+//!    `<prefix>.events` with publisher confirms, all in flight at once, and deletes only
+//!    confirmed events.
 //!
 //! Plus the operational HTTP endpoints (`/healthz`, `/readyz` checking PostgreSQL and
 //! RabbitMQ, `/metrics`, `/openapi.json`, `/docs`).
@@ -43,9 +48,10 @@
 //!
 //! **Shutdown.** When the token is cancelled, no new delivery or retry is taken; running
 //! attempts get `--shutdown-grace-secs` to finish and be recorded, then the rest are
-//! interrupted (recorded as failed with code `interrupted`, retried later). The relay
-//! publishes what those attempts wrote, and the connections close. Unacknowledged messages
-//! are redelivered to the next processor.
+//! interrupted (recorded with code `interrupted`; they run again without using up an
+//! attempt). The relay publishes what those attempts wrote, and the connections close.
+//! Unacknowledged messages are redelivered to the next processor. A crash is the same, later:
+//! the attempts' leases run out and another processor (or this one, restarted) takes them over.
 
 pub mod config;
 pub mod contracts;
@@ -198,6 +204,7 @@ pub async fn run_with(
         metrics: metrics.clone(),
         backoff: config.retry_backoff(),
         attempt_timeout: config.attempt_timeout(),
+        lease: config.attempt_lease(),
         worker,
         permits: Arc::new(Semaphore::new(concurrency)),
         claims: Claims::default(),
@@ -229,6 +236,11 @@ pub async fn run_with(
         runner.clone(),
         shutdown.clone(),
     ));
+    let recovery_stop = CancellationToken::new();
+    let recovery = tokio::spawn(scheduler::run_lease_recovery(
+        runner.clone(),
+        recovery_stop.clone(),
+    ));
     let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
 
     shutdown.cancelled().await;
@@ -242,19 +254,21 @@ pub async fn run_with(
     let drained =
         tokio::time::timeout(config.shutdown_grace(), runner.permits.acquire_many(all)).await;
     if drained.is_err() {
-        tracing::warn!(grace = ?config.shutdown_grace(), "jobs still running after the grace period; interrupting them (they will be retried)");
+        tracing::warn!(grace = ?config.shutdown_grace(), "jobs still running after the grace period; interrupting them (they run again later, without using up an attempt)");
         runner.interrupt.cancel();
         if tokio::time::timeout(Duration::from_secs(10), runner.permits.acquire_many(all))
             .await
             .is_err()
         {
             tracing::warn!(
-                "some attempts could not be recorded; they stay RUNNING and will be recovered as abandoned"
+                "some interruptions could not be recorded; those attempts are taken over when their lease runs out"
             );
         }
     }
     drop(drained);
     runner.permits.close();
+    recovery_stop.cancel();
+    let recovery_result = recovery.await;
 
     relay_stop.cancel();
     let relay_result = relay_task.await;
@@ -268,6 +282,7 @@ pub async fn run_with(
 
     sessions_result?;
     scheduler_result?;
+    recovery_result?;
     relay_result?;
     http_result?.map_err(ProcessorError::Serve)?;
     Ok(())

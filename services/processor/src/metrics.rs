@@ -3,7 +3,7 @@
 //! dead-letter reasons are the contract's enum; never job ids.
 
 use observatory_runtime::metrics::ServiceMetrics;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 
 use crate::executor::BUILT_IN_TYPES;
 
@@ -21,6 +21,9 @@ pub struct ProcessorMetrics {
     pub job_duration: HistogramVec,
     /// Attempts executing now.
     pub jobs_in_flight: IntGauge,
+    /// Attempts interrupted (by shutdown, or taken over from a worker whose lease ran out):
+    /// they ran again without using up an attempt.
+    pub jobs_interrupted: IntCounter,
     /// Events in the outbox not yet published.
     pub outbox_backlog: IntGauge,
     /// Dead letters recorded by this processor, by reason.
@@ -64,6 +67,11 @@ impl ProcessorMetrics {
             .expect("valid histogram options"),
             jobs_in_flight: IntGauge::new("jobs_in_flight", "Job attempts executing now")
                 .expect("valid gauge options"),
+            jobs_interrupted: IntCounter::new(
+                "jobs_interrupted_total",
+                "Attempts interrupted by a shutdown or taken over after their worker's lease ran out (they run again without using up an attempt)",
+            )
+            .expect("valid counter options"),
             outbox_backlog: IntGauge::new(
                 "outbox_backlog",
                 "Events in the outbox not yet published",
@@ -81,6 +89,7 @@ impl ProcessorMetrics {
         service.register(Box::new(metrics.jobs_dead_lettered.clone()));
         service.register(Box::new(metrics.job_duration.clone()));
         service.register(Box::new(metrics.jobs_in_flight.clone()));
+        service.register(Box::new(metrics.jobs_interrupted.clone()));
         service.register(Box::new(metrics.outbox_backlog.clone()));
         service.register(Box::new(metrics.dead_letters.clone()));
         // Every type series exists from the start, so rates work before the first job.

@@ -1,6 +1,8 @@
-//! The outbox relay: publishes the events the job store wrote to the outbox, with confirms,
-//! and deletes only what the broker confirmed. A crash between publish and delete publishes
-//! an event again; consumers deduplicate on `eventId`.
+//! The outbox relay: claims a batch of the events the job store wrote to the outbox (so that
+//! relays of other processors take other batches), publishes them with confirms, and deletes
+//! only what the broker confirmed; what failed is released for the next round. A crash
+//! between publish and delete publishes an event again once its claim runs out; consumers
+//! deduplicate on `eventId`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +26,9 @@ const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 /// On shutdown, how long the relay keeps publishing what is left.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claimed batch is this relay's: longer than a round with its confirms takes
+/// (the confirm timeout), and the longest a dead relay's batch waits to be taken over.
+const CLAIM: Duration = Duration::from_secs(12);
 
 pub(crate) struct OutboxRelay {
     pub store: Arc<dyn JobStore>,
@@ -87,7 +92,7 @@ impl OutboxRelay {
     }
 
     async fn round(&self, publisher: &mut Option<Publisher>) -> Round {
-        let events = match self.store.pending_outbox(BATCH).await {
+        let events = match self.store.claim_outbox(BATCH, CLAIM).await {
             Ok(events) => events,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the outbox; PostgreSQL unavailable?");
@@ -98,6 +103,8 @@ impl OutboxRelay {
             return Round::Published(0);
         }
         let Some(channel) = self.publisher(publisher).await else {
+            self.release(&events.iter().map(|e| e.id).collect::<Vec<_>>())
+                .await;
             return Round::Stalled;
         };
         let exchange = self.topology.events_exchange();
@@ -118,16 +125,17 @@ impl OutboxRelay {
         });
         let results = join_all(publishes).await;
         let mut confirmed = Vec::with_capacity(results.len());
-        let mut failed = 0usize;
+        let mut failed = Vec::new();
         for (id, event_id, result) in results {
             match result {
                 Ok(()) => confirmed.push(id),
                 Err(error) => {
-                    failed += 1;
+                    failed.push(id);
                     tracing::warn!(%event_id, error, "publishing an event failed; it stays in the outbox");
                 }
             }
         }
+        self.release(&failed).await;
         if !confirmed.is_empty()
             && let Err(error) = self.store.delete_outbox(&confirmed).await
         {
@@ -135,7 +143,7 @@ impl OutboxRelay {
             tracing::warn!(%error, "cannot delete published events from the outbox");
             return Round::Stalled;
         }
-        if failed > 0 {
+        if !failed.is_empty() {
             if !channel.is_open() {
                 *publisher = None;
             }
@@ -143,6 +151,16 @@ impl OutboxRelay {
         }
         tracing::debug!(published = confirmed.len(), "relayed outbox events");
         Round::Published(confirmed.len())
+    }
+
+    /// Gives claimed events back for the next round (a failed release only delays them
+    /// until the claim runs out).
+    async fn release(&self, ids: &[i64]) {
+        if !ids.is_empty()
+            && let Err(error) = self.store.release_outbox(ids).await
+        {
+            tracing::debug!(%error, "cannot release outbox events; their claim will run out");
+        }
     }
 
     /// The current publisher, opening one on the current broker connection when needed.

@@ -20,7 +20,7 @@ use crate::executor::{AttemptFailure, AttemptResult, Executor, codes, type_label
 use crate::metrics::ProcessorMetrics;
 
 /// Jobs this process is handling now (so the scheduler does not start a job twice and the
-/// recovery of abandoned attempts leaves this process's own running attempts alone).
+/// recovery of expired leases leaves this process's own running attempts alone).
 #[derive(Clone, Default)]
 pub(crate) struct Claims {
     ids: Arc<Mutex<HashSet<Uuid>>>,
@@ -56,6 +56,15 @@ impl Drop for Claim {
     }
 }
 
+/// How an attempt's execution ended.
+enum Ended {
+    Ran(AttemptResult),
+    /// Shutdown's grace period ran out.
+    Interrupted,
+    /// Another processor took the attempt over.
+    LeaseLost,
+}
+
 /// What [`JobRunner::run_next_attempt`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RunOutcome {
@@ -63,9 +72,12 @@ pub(crate) enum RunOutcome {
     NothingToRun,
     /// An attempt ran and its end is recorded; the job is now in this status.
     Recorded(JobStatus),
-    /// The attempt ran but its end was already recorded by someone else (e.g. the recovery of
-    /// abandoned attempts of another processor); nothing changed.
+    /// The attempt ran but its end was already recorded by someone else (another processor
+    /// took it over when its lease ran out); nothing changed.
     AlreadyFinished,
+    /// The attempt was interrupted (shutdown) and recorded so: it runs again without using
+    /// up an attempt.
+    Interrupted,
 }
 
 pub(crate) struct JobRunner {
@@ -74,22 +86,28 @@ pub(crate) struct JobRunner {
     pub metrics: ProcessorMetrics,
     pub backoff: RetryBackoff,
     pub attempt_timeout: Duration,
+    /// How long a running attempt is this process's without a renewal.
+    pub lease: Duration,
     pub worker: String,
     /// One permit per job in flight.
     pub permits: Arc<Semaphore>,
     pub claims: Claims,
     /// Cancelled when the shutdown grace period ends: running attempts stop and are recorded
-    /// as interrupted (retryable).
+    /// as interrupted (run again, without using up an attempt).
     pub interrupt: CancellationToken,
 }
 
 impl JobRunner {
     /// Starts the next attempt of `job_id` if one is due, executes it, and records how it
-    /// ended. `Err` means PostgreSQL could not be reached to start the attempt, or to record
-    /// its end before the shutdown grace period ran out (the attempt then stays RUNNING and is
-    /// recovered as abandoned later).
+    /// ended. `Err` means the store could not be reached to start the attempt, or to record
+    /// its end before the shutdown grace period ran out (the attempt then stays RUNNING until
+    /// its lease runs out, and is taken over).
     pub async fn run_next_attempt(&self, job_id: Uuid) -> Result<RunOutcome, StoreError> {
-        let Some(started) = self.store.start_attempt(job_id, &self.worker).await? else {
+        let started = self
+            .store
+            .start_attempt(job_id, &self.worker, self.lease)
+            .await?;
+        let Some(started) = started else {
             return Ok(RunOutcome::NothingToRun);
         };
         let span = tracing::info_span!(
@@ -108,23 +126,31 @@ impl JobRunner {
         tracing::info!(max_attempts = job.max_attempts.get(), "attempt started");
         self.metrics.jobs_in_flight.inc();
         let began = Instant::now();
-        let result = tokio::select! {
+        let ended = tokio::select! {
             result = tokio::time::timeout(
                 self.attempt_timeout,
                 self.executor.execute(job.type_.as_str(), &job.payload, attempt),
-            ) => result.unwrap_or_else(|_| AttemptResult::Failed(AttemptFailure::transient(
+            ) => Ended::Ran(result.unwrap_or_else(|_| AttemptResult::Failed(AttemptFailure::transient(
                 codes::TIMEOUT,
                 format!("the attempt ran longer than {:?}", self.attempt_timeout),
-            ))),
-            _ = self.interrupt.cancelled() => AttemptResult::Failed(AttemptFailure::transient(
-                codes::INTERRUPTED,
-                "the processor shut down while the attempt was running",
-            )),
+            )))),
+            _ = self.interrupt.cancelled() => Ended::Interrupted,
+            () = self.keep_lease(job.id, attempt) => Ended::LeaseLost,
         };
         self.metrics.jobs_in_flight.dec();
         let elapsed = began.elapsed();
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
 
+        let result = match ended {
+            Ended::Ran(result) => result,
+            Ended::Interrupted => return self.record_interruption(job.id, attempt).await,
+            Ended::LeaseLost => {
+                tracing::warn!(
+                    "the attempt's lease was taken over (this process was cut off from the store); its result is dropped"
+                );
+                return Ok(RunOutcome::AlreadyFinished);
+            }
+        };
         match result {
             AttemptResult::Succeeded(output) => {
                 self.metrics
@@ -166,6 +192,55 @@ impl JobRunner {
                 };
                 self.record_failure(job.id, attempt, &failure, retry, duration_ms, label)
                     .await
+            }
+        }
+    }
+
+    /// Renews the lease of a running attempt every third of its length; returns only when the
+    /// store says the attempt is no longer this worker's (it was taken over). A store that
+    /// does not answer is tried again: the lease may still hold when it answers.
+    async fn keep_lease(&self, job_id: Uuid, attempt: u32) {
+        let every = self.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .store
+                .renew_lease(job_id, attempt, &self.worker, self.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot renew the attempt's lease; trying again");
+                }
+            }
+        }
+    }
+
+    /// Records an attempt stopped by shutdown as interrupted: it runs again later, here or
+    /// elsewhere, without using up an attempt. When the store cannot be reached in time, the
+    /// attempt's lease runs out and another processor records the same.
+    async fn record_interruption(
+        &self,
+        job_id: Uuid,
+        attempt: u32,
+    ) -> Result<RunOutcome, StoreError> {
+        let reason = "the processor shut down while the attempt was running";
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match self.store.interrupt_attempt(job_id, attempt, reason).await {
+                Ok(Some(_)) => {
+                    self.metrics.jobs_interrupted.inc();
+                    tracing::warn!("attempt interrupted by shutdown; it will run again");
+                    return Ok(RunOutcome::Interrupted);
+                }
+                Ok(None) => return Ok(RunOutcome::AlreadyFinished),
+                Err(error @ StoreError::Database(_)) if Instant::now() < deadline => {
+                    tracing::warn!(%error, "cannot record the interruption yet");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(error) => return Err(error),
             }
         }
     }

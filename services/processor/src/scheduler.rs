@@ -1,42 +1,46 @@
-//! The retry scheduler: runs RETRYING jobs once their `next_attempt_at` is due, and recovers
-//! attempts left RUNNING by a processor that vanished.
+//! The retry scheduler: runs RETRYING jobs once their `next_attempt_at` is due, and jobs left
+//! PENDING (their message lost); and, in a loop of its own, the recovery of attempts whose
+//! worker stopped renewing their lease.
 //!
-//! Retries wait in PostgreSQL, not in the broker (see `observatory-job-store`), so a pending
+//! Retries wait in the job store, not in the broker (see `observatory-job-store`), so a pending
 //! retry survives every restart. Several processors may poll at once: `start_attempt` is a
 //! conditional update, so exactly one of them starts each due attempt.
+//!
+//! Recovery needs no job slot (it only records the interruption; the retry then waits for a
+//! slot like any other), so a saturated processor still takes over a dead peer's attempts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use observatory_job_store::Retry;
 use observatory_runtime::backoff::Backoff;
 use observatory_runtime::shutdown::CancellationToken;
 use tracing::Instrument;
 
-use crate::executor::{AttemptFailure, codes};
 use crate::runner::JobRunner;
 
 /// How often the scheduler looks for due retries when the last look found few.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Most due retries read per look.
 const BATCH: u32 = 100;
-/// Largest margin beyond the attempt timeout after which a RUNNING attempt counts as
-/// abandoned (its own worker would have timed it out by then). The margin is the attempt
-/// timeout itself when that is shorter, so short timeouts recover quickly.
-const MAX_ABANDON_MARGIN: Duration = Duration::from_secs(60);
+/// A job is started as soon as it is stored; one still PENDING after this lost its message.
+const PENDING_GRACE: Duration = Duration::from_secs(30);
+/// How often the jobs left PENDING are looked for.
+const PENDING_SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run_retry_scheduler(runner: Arc<JobRunner>, stop: CancellationToken) {
     let mut failures = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-    let recovery_every =
-        (runner.attempt_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let mut next_recovery = tokio::time::Instant::now();
+    let mut next_pending_sweep = tokio::time::Instant::now();
     loop {
-        if tokio::time::Instant::now() >= next_recovery {
-            recover_abandoned(&runner).await;
-            next_recovery = tokio::time::Instant::now() + recovery_every;
+        let mut looked = start_due_retries(&runner, &stop).await;
+        if tokio::time::Instant::now() >= next_pending_sweep {
+            next_pending_sweep = tokio::time::Instant::now() + PENDING_SWEEP_EVERY;
+            looked = match (looked, start_stale_pending(&runner, &stop).await) {
+                (Ok(a), Ok(b)) => Ok(a + b),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
         }
-        let pause = match start_due_retries(&runner, &stop).await {
+        let pause = match looked {
             Ok(found) if found >= BATCH as usize => Duration::ZERO,
             Ok(_) => {
                 failures = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
@@ -44,7 +48,7 @@ pub(crate) async fn run_retry_scheduler(runner: Arc<JobRunner>, stop: Cancellati
             }
             Err(error) => {
                 let delay = failures.next_delay();
-                tracing::warn!(%error, retry_in = ?delay, "cannot read due retries; PostgreSQL unavailable?");
+                tracing::warn!(%error, retry_in = ?delay, "cannot read due retries; the job store unavailable?");
                 delay
             }
         };
@@ -55,87 +59,101 @@ pub(crate) async fn run_retry_scheduler(runner: Arc<JobRunner>, stop: Cancellati
     }
 }
 
+/// Interrupts, every half lease, the attempts whose lease ran out (their worker died or was
+/// cut off): they run again at once, without using up an attempt.
+pub(crate) async fn run_lease_recovery(runner: Arc<JobRunner>, stop: CancellationToken) {
+    let every = runner.lease / 2;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        recover_expired_leases(&runner).await;
+    }
+}
+
 /// Starts every due retry that this process is not already handling; returns how many were due.
 async fn start_due_retries(
     runner: &Arc<JobRunner>,
     stop: &CancellationToken,
 ) -> Result<usize, observatory_job_store::StoreError> {
     let due = runner.store.due_retries(Utc::now(), BATCH).await?;
-    let found = due.len();
-    for job_id in due {
+    Ok(start_each(runner, stop, due, "retry").await)
+}
+
+/// Starts the jobs left PENDING too long; returns how many there were.
+async fn start_stale_pending(
+    runner: &Arc<JobRunner>,
+    stop: &CancellationToken,
+) -> Result<usize, observatory_job_store::StoreError> {
+    let stale = runner.store.stale_pending(PENDING_GRACE, BATCH).await?;
+    if !stale.is_empty() {
+        tracing::warn!(jobs = stale.len(), grace = ?PENDING_GRACE, "starting jobs left PENDING (their message was lost)");
+    }
+    Ok(start_each(runner, stop, stale, "pending").await)
+}
+
+/// Runs the next attempt of each job not already handled here, each under a job slot.
+async fn start_each(
+    runner: &Arc<JobRunner>,
+    stop: &CancellationToken,
+    jobs: Vec<uuid::Uuid>,
+    what: &'static str,
+) -> usize {
+    let found = jobs.len();
+    for job_id in jobs {
         let Some(claim) = runner.claims.try_claim(job_id) else {
             continue;
         };
         let permit = tokio::select! {
             permit = runner.permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => return Ok(found),
+                Err(_) => return found,
             },
-            _ = stop.cancelled() => return Ok(found),
+            _ = stop.cancelled() => return found,
         };
         let runner = runner.clone();
         tokio::spawn(
             async move {
                 if let Err(error) = runner.run_next_attempt(job_id).await {
-                    // The retry stays due (or RUNNING, then recovered as abandoned).
-                    tracing::warn!(%job_id, %error, "running a due retry failed; it will be picked up again");
+                    // It stays due (or RUNNING until its lease runs out, then taken over).
+                    tracing::warn!(%job_id, %error, "running a job failed; it will be picked up again");
                 }
                 drop(claim);
                 drop(permit);
             }
-            .instrument(tracing::info_span!("retry")),
+            .instrument(tracing::info_span!("scheduled", what)),
         );
     }
-    Ok(found)
+    found
 }
 
-/// Fails attempts RUNNING for longer than the attempt timeout (plus a margin) that this
-/// process is not running: their worker died. They are retried like any failed attempt.
-async fn recover_abandoned(runner: &JobRunner) {
-    let threshold = runner.attempt_timeout + runner.attempt_timeout.min(MAX_ABANDON_MARGIN);
-    let Ok(threshold) = chrono::TimeDelta::from_std(threshold) else {
-        return;
-    };
-    let Some(started_before) = Utc::now().checked_sub_signed(threshold) else {
-        return;
-    };
-    let abandoned = match runner.store.abandoned_attempts(started_before, BATCH).await {
-        Ok(abandoned) => abandoned,
+/// Interrupts the attempts whose lease ran out, except this process's own.
+async fn recover_expired_leases(runner: &JobRunner) {
+    let expired = match runner.store.expired_leases(BATCH).await {
+        Ok(expired) => expired,
         Err(error) => {
-            tracing::warn!(%error, "cannot look for abandoned attempts");
+            tracing::warn!(%error, "cannot look for expired leases");
             return;
         }
     };
-    for running in abandoned {
+    for running in expired {
         if runner.claims.is_claimed(running.job_id) {
             continue;
         }
-        let failure = AttemptFailure::transient(
-            codes::TIMEOUT,
-            format!("the attempt was still running after {threshold}; its worker is presumed gone"),
-        );
-        let retry = Retry::After(runner.backoff.after_attempt(running.attempt));
-        let duration_ms = threshold.num_milliseconds() as f64;
-        let span =
-            tracing::info_span!("abandoned", job_id = %running.job_id, attempt = running.attempt);
-        // The job type is not known here; abandoned attempts are counted as `other`.
+        let reason = "its worker stopped renewing the attempt's lease (it crashed, stopped or lost the store)";
         match runner
-            .record_failure(
-                running.job_id,
-                running.attempt,
-                &failure,
-                retry,
-                duration_ms,
-                "other",
-            )
-            .instrument(span)
+            .store
+            .interrupt_attempt(running.job_id, running.attempt, reason)
             .await
         {
-            Ok(outcome) => {
-                tracing::warn!(job_id = %running.job_id, ?outcome, "recovered an abandoned attempt")
+            Ok(Some(_)) => {
+                runner.metrics.jobs_interrupted.inc();
+                tracing::warn!(job_id = %running.job_id, attempt = running.attempt, "took over an attempt whose lease ran out; it runs again");
             }
+            Ok(None) => {} // Finished meanwhile.
             Err(error) => {
-                tracing::warn!(job_id = %running.job_id, %error, "cannot recover an abandoned attempt")
+                tracing::warn!(job_id = %running.job_id, %error, "cannot take over an expired attempt")
             }
         }
     }

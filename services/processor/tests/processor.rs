@@ -27,6 +27,8 @@ use uuid::Uuid;
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Harness {
+    database: String,
+    prefix: String,
     topology: Topology,
     store: Arc<dyn JobStore>,
     broker: Arc<dyn MessageBroker>,
@@ -43,6 +45,8 @@ struct Options {
     concurrency: u32,
     prefetch: u16,
     shutdown_grace_secs: u64,
+    attempt_timeout_secs: u64,
+    attempt_lease_secs: u64,
 }
 
 impl Default for Options {
@@ -51,6 +55,57 @@ impl Default for Options {
             concurrency: 8,
             prefetch: 16,
             shutdown_grace_secs: 10,
+            attempt_timeout_secs: 60,
+            attempt_lease_secs: 2,
+        }
+    }
+}
+
+fn config(options: &Options, database: &str, prefix: &str, name: &str) -> ProcessorConfig {
+    ProcessorConfig {
+        rabbitmq_url: rabbitmq_url(),
+        postgres_url: database.to_owned(),
+        broker_prefix: prefix.to_owned(),
+        processor_addr: "127.0.0.1:0".parse().expect("an address"),
+        prefetch: options.prefetch,
+        concurrency: options.concurrency,
+        db_connections: 4,
+        retry_backoff_base_ms: 50,
+        retry_backoff_max_ms: 200,
+        attempt_timeout_secs: options.attempt_timeout_secs,
+        attempt_lease_secs: options.attempt_lease_secs,
+        shutdown_grace_secs: options.shutdown_grace_secs,
+        instance_id: Some(name.to_owned()),
+    }
+}
+
+/// A processor on a runtime of its own, so that it can die as a crashed process does: every
+/// task gone at once (no lease renewed, no message settled, connections dropped).
+struct Crashable {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Crashable {
+    fn start(config: ProcessorConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            run_on(listener, config, CancellationToken::new()).await
+        });
+        Self {
+            runtime: Some(runtime),
+        }
+    }
+
+    fn crash(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -74,26 +129,16 @@ async fn start(options: Options) -> Harness {
         .consume(&topology.metrics_queue(), "test-events", 500)
         .await
         .expect("consume events");
-    let config = ProcessorConfig {
-        rabbitmq_url: rabbitmq_url(),
-        postgres_url: database.clone(),
-        broker_prefix: prefix,
-        processor_addr: "127.0.0.1:0".parse().expect("an address"),
-        prefetch: options.prefetch,
-        concurrency: options.concurrency,
-        db_connections: 4,
-        retry_backoff_base_ms: 50,
-        retry_backoff_max_ms: 200,
-        attempt_timeout_secs: 60,
-        shutdown_grace_secs: options.shutdown_grace_secs,
-        instance_id: Some("processor-test".into()),
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
     let addr = listener.local_addr().expect("bound address");
     let shutdown = CancellationToken::new();
-    let processor = tokio::spawn(run_on(listener, config, shutdown.clone()));
+    let processor = tokio::spawn(run_on(
+        listener,
+        config(&options, &database, &prefix, "processor-test"),
+        shutdown.clone(),
+    ));
     let producer: EventProducer = serde_json::from_value(
         json!({"service": "test", "instanceId": "test-1", "version": "0.0.0"}),
     )
@@ -104,6 +149,8 @@ async fn start(options: Options) -> Harness {
             .expect("the test's job store"),
     );
     Harness {
+        database,
+        prefix,
         topology,
         store,
         broker,
@@ -138,6 +185,45 @@ fn job_created(job_id: Uuid, job_type: &str, payload: Value, max_attempts: u64) 
 }
 
 impl Harness {
+    /// Another processor on the same database and queues, stopped by the returned token.
+    async fn another(
+        &self,
+        options: &Options,
+        name: &str,
+    ) -> (CancellationToken, JoinHandle<Result<(), ProcessorError>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_on(
+            listener,
+            config(options, &self.database, &self.prefix, name),
+            shutdown.clone(),
+        ));
+        (shutdown, task)
+    }
+
+    /// The attempts of a job as (attempt, outcome, error code, worker).
+    async fn attempts(&self, job_id: Uuid) -> Vec<(u64, String, Option<String>, Option<String>)> {
+        let (_, attempts) = self
+            .store
+            .job_detail(job_id)
+            .await
+            .expect("job_detail")
+            .expect("a job");
+        attempts
+            .into_iter()
+            .map(|a| {
+                (
+                    a.attempt.get(),
+                    a.outcome.to_string(),
+                    a.error.map(|e| e.code),
+                    a.worker,
+                )
+            })
+            .collect()
+    }
+
     async fn publish_raw(&self, body: &[u8], message_id: Option<String>) {
         let meta = MessageMeta {
             message_id,
@@ -671,13 +757,14 @@ async fn shutdown_finishes_running_jobs_publishes_their_events_and_returns() {
 }
 
 #[tokio::test]
-async fn shutdown_interrupts_jobs_beyond_the_grace_period_for_a_later_retry() {
+async fn shutdown_interrupts_jobs_beyond_the_grace_period_without_using_up_an_attempt() {
     let mut h = start(Options {
         shutdown_grace_secs: 0,
         ..Options::default()
     })
     .await;
-    let job = h.submit("sleep", json!({"durationMs": 60000}), 3).await;
+    // One attempt only: a deploy must not dead-letter it.
+    let job = h.submit("sleep", json!({"durationMs": 60000}), 1).await;
     h.wait_for_status(job, JobStatus::Running).await;
 
     let took = h.stop().await;
@@ -687,6 +774,144 @@ async fn shutdown_interrupts_jobs_beyond_the_grace_period_for_a_later_retry() {
         interrupted.last_error.map(|e| e.code),
         Some("interrupted".to_owned())
     );
+    assert_eq!(interrupted.attempts, 0, "the attempt is given back");
     assert!(interrupted.next_attempt_at.is_some());
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_crashed_processors_attempt_is_taken_over_within_seconds_and_completes() {
+    let mut h = start(Options::default()).await;
+    // The harness's processor stops: the crashable one gets the job.
+    h.stop().await;
+    let options = Options::default();
+    let doomed = Crashable::start(config(&options, &h.database, &h.prefix, "processor-doomed"));
+    // One attempt only, as a deploy or crash must not use it up.
+    let job = h.submit("sleep", json!({"durationMs": 1500}), 1).await;
+    h.wait_for_status(job, JobStatus::Running).await;
+    doomed.crash();
+
+    let started = std::time::Instant::now();
+    let (stop, survivor) = h.another(&options, "processor-survivor").await;
+    let done = h.wait_for_status(job, JobStatus::Completed).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "taken over and finished in {took:?} (lease {} s)",
+        options.attempt_lease_secs
+    );
+    assert_eq!(done.attempts, 1, "only the completed attempt counts");
+    assert_eq!(
+        h.attempts(job).await,
+        [
+            (
+                1,
+                "FAILED".to_owned(),
+                Some("interrupted".to_owned()),
+                Some("processor-doomed".to_owned())
+            ),
+            (
+                2,
+                "SUCCEEDED".to_owned(),
+                None,
+                Some("processor-survivor".to_owned())
+            ),
+        ]
+    );
+    // The crashed relay's claim on the first job.started runs out, then it is published too.
+    h.wait_for_events("the timeline of the takeover", |seen| {
+        events_of(seen, job).len() >= 4
+    })
+    .await;
+    // In the order they happened (a batch taken over from the dead relay arrives late).
+    let mut timeline: Vec<&Value> = h
+        .seen
+        .iter()
+        .filter(|e| e["payload"]["jobId"] == json!(job))
+        .collect();
+    timeline.sort_by_key(|e| {
+        e["occurredAt"]
+            .as_str()
+            .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
+    });
+    let kinds: Vec<&str> = timeline
+        .iter()
+        .filter_map(|e| e["eventType"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["job.started", "job.failed", "job.started", "job.completed"]
+    );
+    stop.cancel();
+    survivor.await.expect("no panic").expect("stops cleanly");
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn processors_with_different_attempt_timeouts_never_run_one_job_twice() {
+    let h = start(Options::default()).await;
+    // Every job runs on the first processor (started alone)...
+    let jobs: Vec<Uuid> = {
+        let mut jobs = Vec::new();
+        for _ in 0..4 {
+            jobs.push(h.submit("sleep", json!({"durationMs": 5000}), 3).await);
+        }
+        jobs
+    };
+    for job in &jobs {
+        h.wait_for_status(*job, JobStatus::Running).await;
+    }
+    // ...then a second one with a far shorter attempt timeout joins: it must not take over
+    // attempts that are alive, whatever its own timeout says.
+    let impatient = Options {
+        attempt_timeout_secs: 1,
+        ..Options::default()
+    };
+    let (stop, other) = h.another(&impatient, "processor-impatient").await;
+    for job in &jobs {
+        let done = h.wait_for_status(*job, JobStatus::Completed).await;
+        assert_eq!(done.attempts, 1);
+        assert_eq!(
+            h.attempts(*job).await,
+            [(
+                1,
+                "SUCCEEDED".to_owned(),
+                None,
+                Some("processor-test".to_owned())
+            )],
+            "one attempt, by the processor that started it"
+        );
+    }
+    stop.cancel();
+    other.await.expect("no panic").expect("stops cleanly");
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_relays_publish_each_event_once() {
+    let mut h = start(Options::default()).await;
+    let (stop, other) = h.another(&Options::default(), "processor-second").await;
+    let mut jobs = Vec::new();
+    for _ in 0..40 {
+        jobs.push(h.submit("sleep", json!({"durationMs": 0}), 3).await);
+    }
+    h.wait_for_events("every job.completed", |seen| {
+        jobs.iter()
+            .all(|job| has_event(seen, *job, "job.completed"))
+    })
+    .await;
+    // Both relays ran; no event was published twice.
+    let mut ids: Vec<&str> = h
+        .seen
+        .iter()
+        .filter_map(|e| e["eventId"].as_str())
+        .collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "an event was published twice");
+    assert_eq!(total, jobs.len() * 2, "started and completed of every job");
+    stop.cancel();
+    other.await.expect("no panic").expect("stops cleanly");
     h.cleanup().await;
 }

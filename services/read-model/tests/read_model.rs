@@ -130,7 +130,7 @@ impl Fixture {
 
     async fn start(&self, job_id: Uuid) -> u32 {
         self.store
-            .start_attempt(job_id, "processor-test-1")
+            .start_attempt(job_id, "processor-test-1", Duration::from_secs(600))
             .await
             .expect("start")
             .expect("startable")
