@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use futures_util::{Stream, StreamExt};
 use observatory_runtime::shutdown::CancellationToken;
 
-pub use crate::embedded::EmbeddedBroker;
+pub use crate::embedded::{EmbeddedBroker, Limits as EmbeddedLimits};
 pub use crate::rabbitmq::RabbitMq;
 pub use crate::topology::{Binding, ExchangeKind, Topology};
 
@@ -64,6 +64,8 @@ pub enum BrokerError {
     NoSuchQueue(String),
     #[error("the delivery was already acknowledged or rejected")]
     AlreadySettled,
+    #[error("the embedded broker's journal failed: {0}")]
+    Journal(String),
 }
 
 /// What a message says about itself besides its body.

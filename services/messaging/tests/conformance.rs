@@ -352,7 +352,51 @@ macro_rules! conformance {
                 }
             )*
         }
+
+        /// The embedded broker with its journal: the same behaviour, and durable.
+        mod journaled {
+            use super::*;
+
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (broker, dir) = super::journaled("journaled").await;
+                    super::$test(Arc::new(broker)).await;
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            )*
+        }
     };
+}
+
+/// A durable embedded broker in a fresh directory (returned, to be removed).
+async fn journaled(prefix: &str) -> (observatory_messaging::EmbeddedBroker, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "observatory-journal-{}",
+        observatory_test_support::unique_name()
+    ));
+    let broker = reopen(
+        prefix,
+        &dir,
+        observatory_messaging::EmbeddedLimits::default(),
+    )
+    .await;
+    (broker, dir)
+}
+
+/// Opens the durable broker whose journal is in `dir`.
+async fn reopen(
+    prefix: &str,
+    dir: &std::path::Path,
+    limits: observatory_messaging::EmbeddedLimits,
+) -> observatory_messaging::EmbeddedBroker {
+    observatory_messaging::EmbeddedBroker::open(
+        observatory_messaging::Topology::new(prefix),
+        &observatory_sqlite::Location::File(dir.join("broker.sqlite")),
+        limits,
+    )
+    .await
+    .expect("the journal opens")
 }
 
 conformance!(
@@ -372,8 +416,14 @@ conformance!(
 /// Embedded only: the bound on queued messages is back-pressure, not unbounded memory.
 #[tokio::test]
 async fn the_embedded_broker_refuses_a_publish_into_a_full_queue() {
-    use observatory_messaging::{EmbeddedBroker, Topology};
-    let embedded = EmbeddedBroker::with_max_queue_length(Topology::new("full"), 2);
+    use observatory_messaging::{EmbeddedBroker, EmbeddedLimits, Topology};
+    let embedded = EmbeddedBroker::with_limits(
+        Topology::new("full"),
+        EmbeddedLimits {
+            max_queue_length: 2,
+            ..EmbeddedLimits::default()
+        },
+    );
     let broker = embedded.connect().await.expect("connect");
     let topology = broker.topology().clone();
     let publisher = broker.publisher(WAIT).await.expect("publisher");
@@ -413,4 +463,107 @@ async fn the_embedded_broker_refuses_a_publish_into_a_full_queue() {
         2
     );
     assert_eq!(embedded.unsettled(), 4, "two in each consumer queue");
+}
+
+/// Embedded only: the bound holds on bytes too, so large messages cannot exhaust memory; a
+/// settled message frees its room.
+#[tokio::test]
+async fn the_embedded_broker_bounds_each_queue_by_bytes() {
+    use observatory_messaging::{EmbeddedBroker, EmbeddedLimits, Topology};
+    let embedded = EmbeddedBroker::with_limits(
+        Topology::new("bytes"),
+        EmbeddedLimits {
+            max_queue_bytes: 100 * 1024,
+            ..EmbeddedLimits::default()
+        },
+    );
+    let broker = embedded.connect().await.expect("connect");
+    let topology = broker.topology().clone();
+    let publisher = broker.publisher(WAIT).await.expect("publisher");
+    let big = vec![b'x'; 40 * 1024];
+    let exchange = topology.jobs_exchange();
+    let meta = MessageMeta::default();
+    let send = || publisher.publish(&exchange, JOB_CREATED, &big, &meta);
+    send().await.expect("40 KiB");
+    send().await.expect("80 KiB");
+    assert!(
+        matches!(send().await, Err(BrokerError::Nacked)),
+        "120 KiB > 100 KiB"
+    );
+    // Delivered but unsettled still holds its bytes; settled, it frees them.
+    let mut consumer = broker
+        .consume(&topology.jobs_queue(), "test", 10)
+        .await
+        .expect("consume");
+    let delivery = next(&mut consumer).await;
+    assert!(matches!(send().await, Err(BrokerError::Nacked)));
+    delivery.ack().await.expect("ack");
+    // The metrics-engine queue, which nothing consumes here, is full too: free it as well.
+    let mut metrics = broker
+        .consume(&topology.metrics_queue(), "test-metrics", 10)
+        .await
+        .expect("consume");
+    next(&mut metrics).await.ack().await.expect("ack");
+    send().await.expect("room again");
+}
+
+/// Embedded only: a durable broker loses nothing confirmed when its process dies: what was
+/// not settled is delivered again (redelivered), in order; what was settled is not.
+#[tokio::test]
+async fn the_journaled_broker_delivers_every_unsettled_message_after_a_crash() {
+    let (broker, dir) = journaled("crash").await;
+    let connection = broker.connect().await.expect("connect");
+    let topology = connection.topology().clone();
+    for n in 1..=4 {
+        publish(
+            &*connection,
+            &topology.jobs_exchange(),
+            JOB_CREATED,
+            format!("job-{n}").as_bytes(),
+        )
+        .await;
+    }
+    let mut consumer = connection
+        .consume(&topology.jobs_queue(), "test", 10)
+        .await
+        .expect("consume");
+    let first = next(&mut consumer).await;
+    first.ack().await.expect("ack");
+    let second = next(&mut consumer).await;
+    assert_eq!(second.data, b"job-2");
+    // A rejected one moves to the dead-letter queue, durably too.
+    let third = next(&mut consumer).await;
+    third.nack(false).await.expect("reject");
+    // The process dies: nothing is closed, drained or settled. (The deletes of the acks are
+    // not waited for; give the journal's writer its moment, as the next commit would.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::mem::forget(second);
+    std::mem::forget(consumer);
+    std::mem::forget(connection);
+    std::mem::forget(broker);
+
+    let reopened = reopen(
+        "crash",
+        &dir,
+        observatory_messaging::EmbeddedLimits::default(),
+    )
+    .await;
+    let connection = reopened.connect().await.expect("connect");
+    assert_eq!(ready(&*connection, &topology.jobs_queue()).await, 2);
+    let mut consumer = connection
+        .consume(&topology.jobs_queue(), "test", 10)
+        .await
+        .expect("consume");
+    let again = next(&mut consumer).await;
+    assert_eq!(again.data, b"job-2", "the unsettled one first");
+    assert!(again.redelivered);
+    let last = next(&mut consumer).await;
+    assert_eq!(last.data, b"job-4");
+    again.ack().await.expect("ack");
+    last.ack().await.expect("ack");
+    assert_eq!(ready(&*connection, &topology.dead_letter_queue()).await, 1);
+    // job.created also went to the metrics engine's queue: all four wait there.
+    assert_eq!(ready(&*connection, &topology.metrics_queue()).await, 4);
+    connection.delete_queues().await.expect("cleanup");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -141,6 +141,14 @@ impl Up {
     }
 }
 
+impl Up {
+    /// SIGKILL: nothing is drained, flushed or closed.
+    fn kill(mut self) {
+        self.child.kill().expect("kill -9 observatory up");
+        self.child.wait().expect("reaped");
+    }
+}
+
 impl Drop for Up {
     fn drop(&mut self) {
         // Only reached when a test failed before `stop`.
@@ -527,6 +535,66 @@ async fn stopping_finishes_every_accepted_job_before_the_process_exits() {
         );
     }
     wait_for_totals(&up, json!({"submitted": 40, "completed": 40})).await;
+    up.stop();
+    std::fs::remove_dir_all(&dir).expect("remove the data directory");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_up_with_a_data_directory_loses_and_repeats_no_accepted_job() {
+    let dir = std::env::temp_dir().join(format!("observatory-up-{}", unique_name()));
+    let args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    let up = Up::start(&args).await;
+    assert!(up.banner.contains("journaled to"), "{}", up.banner);
+    // One attempt each: a crash must not use it up. Submitted at once: most wait in the
+    // broker, some run, some are done when the process dies.
+    let submissions = (0..120).map(|_| {
+        submit(
+            &up,
+            json!({"type": "sleep", "payload": {"durationMs": 100}, "maxAttempts": 1}),
+        )
+    });
+    let jobs: Vec<Uuid> = futures_util::future::join_all(submissions).await;
+    let started = Instant::now();
+    loop {
+        let overview = up
+            .read_model_client()
+            .get_overview(None)
+            .await
+            .map(|o| o.into_inner().totals.completed)
+            .unwrap_or(0);
+        if overview >= 5 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "no job completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    up.kill();
+
+    let up = Up::start(&args).await;
+    for job in &jobs {
+        // COMPLETED, with job.completed in the timeline (the event log may lag the store).
+        let mut detail = wait_for(&up, *job, "COMPLETED", 3).await;
+        let started = Instant::now();
+        while !event_types(&detail).contains(&"job.completed") {
+            assert!(started.elapsed() < WAIT, "no job.completed in {detail:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            detail = wait_for(&up, *job, "COMPLETED", 3).await;
+        }
+        assert_eq!(detail["job"]["attempts"], 1, "{detail:#}");
+        let types = event_types(&detail);
+        assert_eq!(
+            types.iter().filter(|t| **t == "job.completed").count(),
+            1,
+            "completed once: {types:?}"
+        );
+        assert_eq!(types.iter().filter(|t| **t == "job.created").count(), 1);
+    }
+    // Counted once each: every event stored and counted by its eventId.
+    wait_for_totals(
+        &up,
+        json!({"submitted": 120, "completed": 120, "deadLettered": 0}),
+    )
+    .await;
     up.stop();
     std::fs::remove_dir_all(&dir).expect("remove the data directory");
 }

@@ -20,7 +20,7 @@ use observatory_counters::{Counters, CountersConfig, SqliteCounters};
 use observatory_event_log::{EventLog, SqliteEventLog};
 use observatory_gateway::GatewayConfig;
 use observatory_job_store::{JobStore, SqliteJobStore};
-use observatory_messaging::{BrokerConnector, EmbeddedBroker, RabbitMq, Topology};
+use observatory_messaging::{BrokerConnector, EmbeddedBroker, EmbeddedLimits, RabbitMq, Topology};
 use observatory_metrics_engine::{MetricsEngineBackends, MetricsEngineConfig};
 use observatory_processor::{ProcessorBackends, ProcessorConfig};
 use observatory_read_model::{ReadModelBackends, ReadModelConfig};
@@ -488,7 +488,17 @@ async fn plan(config: &UpConfig, processor: &ProcessorConfig) -> Result<Plan, Up
     let (broker, embedded_broker): (Arc<dyn BrokerConnector>, _) = match &config.rabbitmq_url {
         Some(url) => (Arc::new(RabbitMq::new(url.clone(), topology)), None),
         None => {
-            let broker = EmbeddedBroker::new(topology);
+            // With a data directory, a journal keeps every unsettled message on disk: a crash
+            // loses nothing that was confirmed (a 202 means the job is on disk).
+            let broker = match dir {
+                Some(_) => {
+                    let location = Location::in_data_dir(dir, "broker.sqlite");
+                    EmbeddedBroker::open(topology, &location, EmbeddedLimits::default())
+                        .await
+                        .map_err(|e| embedded("broker")(e.to_string()))?
+                }
+                None => EmbeddedBroker::new(topology),
+            };
             (Arc::new(broker.clone()), Some(broker))
         }
     };

@@ -9,11 +9,20 @@
 //! handle on the one shared broker, so closing one role's connection does not disturb the
 //! others.
 //!
-//! It is durable for the life of the process only: messages still queued when the process
-//! ends are gone. `observatory up` therefore drains the queues before it stops (see
-//! [`EmbeddedBroker::unsettled`]). A queue holds at most `max_queue_length` ready messages;
-//! a publish beyond that is refused ([`BrokerError::Nacked`]), which the gateway turns into
-//! 503 with `Retry-After` — back-pressure instead of unbounded memory.
+//! **Durability.** [`EmbeddedBroker::open`] keeps a journal (a SQLite file, see [`journal`]):
+//! a publish is confirmed only once every copy is committed there, and a copy is forgotten
+//! when it is settled, so after a crash the reopened broker delivers again everything that
+//! was not settled (marked `redelivered`). [`EmbeddedBroker::new`] keeps messages in memory
+//! only: they are gone when the process ends, and `observatory up` says so.
+//!
+//! **Bounded memory.** A queue holds at most [`Limits::max_queue_length`] messages and
+//! [`Limits::max_queue_bytes`] bytes of bodies (ready or delivered but unsettled); a publish
+//! beyond either is refused ([`BrokerError::Nacked`]), which the gateway turns into 503 with
+//! `Retry-After` — back-pressure instead of unbounded memory. The dead-letter queue, which
+//! nothing consumes under `observatory up`, drops its oldest messages instead (the job store
+//! keeps every dead letter).
+
+mod journal;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::pin;
@@ -25,14 +34,33 @@ use async_trait::async_trait;
 use observatory_runtime::shutdown::CancellationToken;
 use tokio::sync::Notify;
 
+use observatory_sqlite::Location;
+
+use self::journal::{Journal, JournalRow};
 use crate::topology::{Binding, ExchangeKind};
 use crate::{
     Acker, BrokerConnector, BrokerError, Delivery, MessageBroker, MessageMeta, MessagePublisher,
     Publisher, Subscription, Topology,
 };
 
-/// Default bound of ready messages per queue.
-pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 200_000;
+/// How much one queue may hold before publishes are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages (ready, or delivered and not settled).
+    pub max_queue_length: usize,
+    /// Bytes of message bodies (ready, or delivered and not settled).
+    pub max_queue_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 200,000 messages or 128 MiB per queue, whichever comes first.
+    fn default() -> Self {
+        Self {
+            max_queue_length: 200_000,
+            max_queue_bytes: 128 << 20,
+        }
+    }
+}
 
 /// The broker itself; [`BrokerConnector::connect`] opens a connection to it. Cheap to clone.
 #[derive(Clone)]
@@ -45,13 +73,18 @@ struct Inner {
     /// The topology's exchanges and bindings, computed once: routing runs on every publish.
     exchanges: Vec<(String, ExchangeKind)>,
     bindings: Vec<Binding>,
-    max_queue_length: usize,
+    limits: Limits,
+    /// Where messages are kept until settled, when the broker is durable.
+    journal: Option<Journal>,
     queues: Mutex<HashMap<String, Queue>>,
     consumers: Mutex<Vec<Weak<ConsumerState>>>,
 }
 
 struct Queue {
     ready: VecDeque<Message>,
+    /// Messages held (ready and unsettled deliveries), and their bodies' bytes.
+    held: usize,
+    bytes: usize,
     /// When full: refuse the publish (consumer queues), or drop the oldest message (the
     /// dead-letter queue, a sink nothing consumes in `observatory up`; the job store keeps
     /// every dead letter).
@@ -69,6 +102,8 @@ struct Message {
     routing_key: String,
     meta: MessageMeta,
     redelivered: bool,
+    /// Its row in the journal, when the broker is durable.
+    journal_id: Option<i64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -78,11 +113,59 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EmbeddedBroker {
+    /// A broker in memory only, with the default limits.
     pub fn new(topology: Topology) -> Self {
-        Self::with_max_queue_length(topology, DEFAULT_MAX_QUEUE_LENGTH)
+        Self::with_limits(topology, Limits::default())
     }
 
-    pub fn with_max_queue_length(topology: Topology, max_queue_length: usize) -> Self {
+    /// A broker in memory only.
+    pub fn with_limits(topology: Topology, limits: Limits) -> Self {
+        Self::build(topology, limits, None)
+    }
+
+    /// A durable broker journaling to `location` (a file under `--data-dir`): it starts with
+    /// the messages a previous process left unsettled there, each marked redelivered.
+    pub async fn open(
+        topology: Topology,
+        location: &Location,
+        limits: Limits,
+    ) -> Result<Self, BrokerError> {
+        let (journal, stored) = Journal::open(location).await?;
+        let broker = Self::build(topology, limits, Some(journal.clone()));
+        let mut foreign = Vec::new();
+        {
+            let mut queues = lock(&broker.inner.queues);
+            for (id, row) in stored {
+                let Some(queue) = queues.get_mut(&row.queue) else {
+                    // A queue of another topology (another prefix): not this broker's.
+                    foreign.push(id);
+                    continue;
+                };
+                queue.push(Message {
+                    data: row.body,
+                    exchange: row.exchange,
+                    routing_key: row.routing_key,
+                    meta: row.meta,
+                    redelivered: true,
+                    journal_id: Some(id),
+                });
+            }
+        }
+        if !foreign.is_empty() {
+            tracing::warn!(
+                messages = foreign.len(),
+                "the broker journal held messages of queues this topology does not have; dropping them"
+            );
+            journal.delete(foreign);
+        }
+        let held = broker.unsettled();
+        if held > 0 {
+            tracing::info!(messages = held, journal = %location, "the embedded broker resumes with the messages left unsettled");
+        }
+        Ok(broker)
+    }
+
+    fn build(topology: Topology, limits: Limits, journal: Option<Journal>) -> Self {
         let dead_lettering = topology.dead_lettering_queues();
         let queues = topology
             .queues()
@@ -90,6 +173,8 @@ impl EmbeddedBroker {
             .map(|name| {
                 let queue = Queue {
                     ready: VecDeque::new(),
+                    held: 0,
+                    bytes: 0,
                     drop_oldest_when_full: name == topology.dead_letter_queue(),
                     consumers: 0,
                     notify: Arc::new(Notify::new()),
@@ -105,11 +190,20 @@ impl EmbeddedBroker {
                 exchanges: topology.exchanges(),
                 bindings: topology.bindings(),
                 topology,
-                max_queue_length: max_queue_length.max(1),
+                limits: Limits {
+                    max_queue_length: limits.max_queue_length.max(1),
+                    max_queue_bytes: limits.max_queue_bytes.max(1),
+                },
+                journal,
                 queues: Mutex::new(queues),
                 consumers: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Whether it keeps a journal (a crash loses nothing confirmed).
+    pub fn is_durable(&self) -> bool {
+        self.inner.journal.is_some()
     }
 
     /// Messages that consumers still have to handle: ready in, or delivered but unsettled
@@ -141,7 +235,13 @@ impl BrokerConnector for EmbeddedBroker {
     }
 
     fn describe(&self) -> String {
-        "the embedded in-process broker".to_owned()
+        match &self.inner.journal {
+            Some(journal) => format!(
+                "the embedded in-process broker, journaled to {}",
+                journal.location()
+            ),
+            None => "the embedded in-process broker, in memory".to_owned(),
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -153,14 +253,23 @@ impl BrokerConnector for EmbeddedBroker {
     }
 }
 
+impl Queue {
+    fn push(&mut self, message: Message) {
+        self.held += 1;
+        self.bytes += message.data.len();
+        self.ready.push_back(message);
+    }
+
+    /// `count` messages of `bytes` bytes left the queue for good (settled or dropped).
+    fn release(&mut self, count: usize, bytes: usize) {
+        self.held = self.held.saturating_sub(count);
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+}
+
 impl Inner {
-    /// Puts `message` into every queue `exchange` routes `routing_key` to.
-    fn route(
-        &self,
-        exchange: &str,
-        routing_key: &str,
-        message: Message,
-    ) -> Result<(), BrokerError> {
+    /// The queues `exchange` routes `routing_key` to.
+    fn targets(&self, exchange: &str, routing_key: &str) -> Result<Vec<String>, BrokerError> {
         let unroutable = || BrokerError::Unroutable(routing_key.to_owned(), exchange.to_owned());
         let kind = self
             .exchanges
@@ -168,38 +277,92 @@ impl Inner {
             .find(|(name, _)| name == exchange)
             .map(|(_, kind)| *kind)
             .ok_or_else(unroutable)?;
-        let mut targets: Vec<&str> = self
+        let mut targets: Vec<String> = self
             .bindings
             .iter()
             .filter(|b| b.exchange == exchange && kind.routes(b.key, routing_key))
-            .map(|b| b.queue.as_str())
+            .map(|b| b.queue.clone())
             .collect();
         targets.sort();
         targets.dedup();
         if targets.is_empty() {
             return Err(unroutable());
         }
-        let mut queues = lock(&self.queues);
-        // All or nothing: a message is confirmed only when every bound queue took it.
-        for name in &targets {
-            let queue = queues
-                .get(*name)
-                .ok_or_else(|| BrokerError::NoSuchQueue((*name).to_owned()))?;
-            if queue.ready.len() >= self.max_queue_length && !queue.drop_oldest_when_full {
-                tracing::warn!(queue = %name, length = queue.ready.len(), "queue full; refusing a publish");
-                return Err(BrokerError::Nacked);
+        Ok(targets)
+    }
+
+    /// Puts `message` into every queue `exchange` routes `routing_key` to, all or nothing,
+    /// journaled first when the broker is durable: confirmed means stored.
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        let targets = self.targets(exchange, routing_key)?;
+        {
+            let queues = lock(&self.queues);
+            for name in &targets {
+                let queue = queues
+                    .get(name)
+                    .ok_or_else(|| BrokerError::NoSuchQueue(name.clone()))?;
+                let full = queue.held >= self.limits.max_queue_length
+                    || queue.bytes + message.data.len() > self.limits.max_queue_bytes;
+                if full && !queue.drop_oldest_when_full {
+                    tracing::warn!(queue = %name, messages = queue.held, bytes = queue.bytes, "queue full; refusing a publish");
+                    return Err(BrokerError::Nacked);
+                }
             }
         }
-        for name in &targets {
-            if let Some(queue) = queues.get_mut(*name) {
-                if queue.ready.len() >= self.max_queue_length {
-                    queue.ready.pop_front();
+        let ids: Vec<Option<i64>> = match &self.journal {
+            None => vec![None; targets.len()],
+            Some(journal) => {
+                let rows = targets
+                    .iter()
+                    .map(|queue| JournalRow {
+                        queue: queue.clone(),
+                        exchange: message.exchange.clone(),
+                        routing_key: message.routing_key.clone(),
+                        meta: message.meta.clone(),
+                        body: message.data.clone(),
+                    })
+                    .collect();
+                journal.insert(rows).await?.into_iter().map(Some).collect()
+            }
+        };
+        let mut dropped = Vec::new();
+        {
+            let mut queues = lock(&self.queues);
+            for (name, journal_id) in targets.iter().zip(ids) {
+                let Some(queue) = queues.get_mut(name) else {
+                    continue;
+                };
+                while queue.drop_oldest_when_full
+                    && !queue.ready.is_empty()
+                    && (queue.held >= self.limits.max_queue_length
+                        || queue.bytes + message.data.len() > self.limits.max_queue_bytes)
+                {
+                    if let Some(old) = queue.ready.pop_front() {
+                        queue.release(1, old.data.len());
+                        dropped.extend(old.journal_id);
+                    }
                 }
-                queue.ready.push_back(message.clone());
+                queue.push(Message {
+                    journal_id,
+                    ..message.clone()
+                });
                 queue.notify.notify_waiters();
             }
         }
+        self.forget(dropped);
         Ok(())
+    }
+
+    /// Removes settled messages from the journal.
+    fn forget(&self, ids: Vec<i64>) {
+        if let Some(journal) = &self.journal {
+            journal.delete(ids);
+        }
     }
 }
 
@@ -285,9 +448,17 @@ impl MessageBroker for EmbeddedConnection {
     /// Empties every queue (the queues themselves are part of the process's broker).
     async fn delete_queues(&self) -> Result<(), BrokerError> {
         for queue in lock(&self.inner.queues).values_mut() {
+            let (count, bytes) = (
+                queue.ready.len(),
+                queue.ready.iter().map(|m| m.data.len()).sum(),
+            );
             queue.ready.clear();
+            queue.release(count, bytes);
         }
-        Ok(())
+        match &self.inner.journal {
+            Some(journal) => journal.clear().await,
+            None => Ok(()),
+        }
     }
 
     async fn close(&self) {
@@ -327,8 +498,9 @@ impl MessagePublisher for EmbeddedPublisher {
             routing_key: routing_key.to_owned(),
             meta: meta.clone(),
             redelivered: false,
+            journal_id: None,
         };
-        self.inner.route(exchange, routing_key, message)
+        self.inner.publish(exchange, routing_key, message).await
     }
 
     fn is_open(&self) -> bool {
@@ -474,18 +646,42 @@ impl ConsumerState {
         }
     }
 
-    fn dead_letter(&self, messages: Vec<Message>) {
+    /// Settles `messages` for good: they leave the queue (and the journal).
+    fn settle(&self, messages: &[Message]) {
+        if messages.is_empty() {
+            return;
+        }
+        if let Some(queue) = lock(&self.inner.queues).get_mut(&self.queue) {
+            queue.release(messages.len(), messages.iter().map(|m| m.data.len()).sum());
+        }
+        self.inner
+            .forget(messages.iter().filter_map(|m| m.journal_id).collect());
+    }
+
+    /// Routes rejected messages to the queue's dead-letter exchange, then settles them (a
+    /// failed move keeps a message settled nowhere: it is requeued instead of lost).
+    async fn dead_letter(&self, messages: Vec<Message>) {
         let exchange = lock(&self.inner.queues)
             .get(&self.queue)
             .and_then(|q| q.dead_letter_exchange.clone());
         for message in messages {
             let Some(exchange) = &exchange else {
                 tracing::warn!(queue = %self.queue, "dropping a rejected message: the queue has no dead-letter exchange");
+                self.settle(std::slice::from_ref(&message));
                 continue;
             };
             let routing_key = message.routing_key.clone();
-            if let Err(error) = self.inner.route(exchange, &routing_key, message) {
-                tracing::error!(%error, queue = %self.queue, "dead-lettering a rejected message failed; it is lost");
+            let copy = Message {
+                redelivered: false,
+                journal_id: None,
+                ..message.clone()
+            };
+            match self.inner.publish(exchange, &routing_key, copy).await {
+                Ok(()) => self.settle(std::slice::from_ref(&message)),
+                Err(error) => {
+                    tracing::error!(%error, queue = %self.queue, "dead-lettering a rejected message failed; it goes back to its queue");
+                    self.requeue(vec![message]);
+                }
             }
         }
     }
@@ -499,7 +695,8 @@ struct EmbeddedAcker {
 #[async_trait]
 impl Acker for EmbeddedAcker {
     async fn ack(&self, multiple: bool) -> Result<(), BrokerError> {
-        self.consumer.take(self.tag, multiple)?;
+        let settled = self.consumer.take(self.tag, multiple)?;
+        self.consumer.settle(&settled);
         self.consumer.wake();
         Ok(())
     }
@@ -509,7 +706,7 @@ impl Acker for EmbeddedAcker {
         if requeue {
             self.consumer.requeue(messages);
         } else {
-            self.consumer.dead_letter(messages);
+            self.consumer.dead_letter(messages).await;
             self.consumer.wake();
         }
         Ok(())
