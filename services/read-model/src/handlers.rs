@@ -24,13 +24,12 @@ use crate::contracts::job_detail::JobDetail;
 use crate::contracts::job_page::JobPage;
 use crate::contracts::overview::Overview;
 use crate::contracts::queue_depths::{QueueDepth, QueueDepths};
+use crate::live::{Item, MAX_STREAMS, OpenError};
 use crate::params::{QueryParams, invalid};
 use crate::state::{RETRY_AFTER_SECONDS, ReadModelState};
 
 /// How long the broker may take to report the depths before `/queues` is 503.
 const QUEUE_DEPTH_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long subscribing to the live feed may take before `/stream` is 503.
-const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 const JOB_STATUSES: &str = "one of PENDING, RUNNING, RETRYING, COMPLETED, FAILED, DEAD_LETTERED";
 const EVENT_TYPES: &str =
@@ -183,33 +182,38 @@ pub(crate) async fn list_alerts(State(state): State<ReadModelState>) -> Json<Ale
 pub(crate) async fn stream_events(
     State(state): State<ReadModelState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let counters = state.counters()?;
-    let feed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, counters.subscribe())
+    let counters = state.counters_handle()?;
+    let (feed, slot) = state
+        .live()
+        .open(counters)
         .await
-        .map_err(|_| {
-            tracing::warn!("subscribing to the live feed timed out");
-            redis_unavailable()
-        })?
-        .map_err(counters_error)?;
-    let events = feed
-        .filter_map(|item| async move {
-            let envelope = match item {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    tracing::warn!(%error, "skipping a message of the live feed");
-                    return None;
-                }
-            };
-            match Event::default()
-                .event(envelope.event_type.to_string())
-                .json_data(&envelope)
-            {
-                Ok(event) => Some(Ok::<Event, Infallible>(event)),
-                Err(error) => {
-                    tracing::warn!(%error, event_id = %envelope.event_id, "cannot encode an event for the stream");
-                    None
-                }
+        .map_err(|error| match error {
+            OpenError::TooMany => ApiError::unavailable(
+                "too-many-streams",
+                format!("{MAX_STREAMS} live streams are open already; retry later"),
+                RETRY_AFTER_SECONDS,
+            ),
+            OpenError::TimedOut => {
+                tracing::warn!("subscribing to the live feed timed out");
+                redis_unavailable()
             }
+            OpenError::Counters(error) => counters_error(error),
+        })?;
+    let events = feed
+        .map(move |item| {
+            // The stream holds its slot for as long as it lives.
+            let _open = &slot;
+            Ok::<Event, Infallible>(match item {
+                Item::Event(event) => Event::default()
+                    .event(event.event_type)
+                    .data(event.json.as_ref()),
+                Item::Lagged(missed) => {
+                    tracing::info!(missed, "a live stream fell behind; ending it (the client reconnects)");
+                    Event::default().comment(format!(
+                        "this client fell {missed} events behind; reconnect and read /events for the gap"
+                    ))
+                }
+            })
         })
         .take_until(state.shutdown().clone().cancelled_owned());
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))

@@ -38,15 +38,18 @@
 //!   client.
 //! - **Alerts degrade, they do not fail**: `/alerts` is always 200 and says where its answer came
 //!   from (`alertmanager`, `not-configured`, or `unavailable` with the reason).
-//! - **The live stream ends on shutdown** (so graceful shutdown does not wait for open
-//!   streams), and when the Redis pub/sub connection is lost: browsers' `EventSource`
-//!   reconnects by itself, which subscribes again.
+//! - **One subscription serves every live stream** (see `live`): events are encoded once and
+//!   fanned out through a bounded buffer; a client too slow for it is cut off (it reconnects)
+//!   instead of growing the read model's memory, and open streams are capped. Streams end on
+//!   shutdown (so graceful shutdown does not wait for them), and when the feed's connection is
+//!   lost: browsers' `EventSource` reconnects by itself, which subscribes again.
 
 mod alerts;
 mod connect;
 pub mod contracts;
 mod dashboard;
 mod handlers;
+mod live;
 pub mod params;
 mod readiness;
 mod state;

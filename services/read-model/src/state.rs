@@ -16,6 +16,7 @@ use tower_http::cors::CorsLayer;
 
 use crate::alerts::AlertClient;
 use crate::dashboard::Dashboard;
+use crate::live::LiveHub;
 use crate::{ReadModelError, SERVICE};
 
 /// Seconds a client is asked to wait (`Retry-After`) when a dependency is unavailable.
@@ -95,6 +96,7 @@ struct Inner {
     events: OnceLock<Arc<dyn EventLog>>,
     counters: OnceLock<Arc<dyn Counters>>,
     broker: RwLock<Option<Arc<dyn MessageBroker>>>,
+    live: LiveHub,
 }
 
 impl ReadModelState {
@@ -121,6 +123,7 @@ impl ReadModelState {
                 events: OnceLock::new(),
                 counters: OnceLock::new(),
                 broker: RwLock::new(None),
+                live: LiveHub::default(),
             }),
         })
     }
@@ -228,6 +231,17 @@ impl ReadModelState {
                 "event log",
                 self.inner.names.event_log,
             )
+        })
+    }
+
+    pub(crate) fn live(&self) -> &LiveHub {
+        &self.inner.live
+    }
+
+    /// The counters, shared (the live feed's subscription outlives the request).
+    pub(crate) fn counters_handle(&self) -> Result<Arc<dyn Counters>, ApiError> {
+        self.inner.counters.get().cloned().ok_or_else(|| {
+            not_connected("redis-unavailable", "counters", self.inner.names.counters)
         })
     }
 

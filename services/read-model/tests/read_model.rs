@@ -31,6 +31,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct Fixture {
     state: ReadModelState,
+    redis_prefix: String,
     store: Arc<dyn JobStore>,
     log: Arc<dyn EventLog>,
     counters: Arc<dyn Counters>,
@@ -54,8 +55,9 @@ async fn fixture_with(options: ReadModelOptions) -> Fixture {
             .await
             .expect("MongoDB"),
     );
+    let redis_prefix = unique_name();
     let counters: Arc<dyn Counters> = Arc::new(
-        RedisCounters::connect(&redis_url(), &unique_name())
+        RedisCounters::connect(&redis_url(), &redis_prefix)
             .await
             .expect("Redis"),
     );
@@ -65,6 +67,7 @@ async fn fixture_with(options: ReadModelOptions) -> Fixture {
     assert!(state.provide_counters(counters.clone()));
     Fixture {
         state,
+        redis_prefix,
         store,
         log,
         counters,
@@ -907,6 +910,134 @@ async fn the_stream_delivers_recorded_events_and_ends_on_shutdown() {
     })
     .await;
     assert!(end.is_ok(), "the stream ends on shutdown");
+}
+
+/// Resident memory of this test process, in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_client_that_never_reads_costs_bounded_memory_and_one_subscription() {
+    use std::io::Write as _;
+    let fixture = fixture().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("an address");
+    let server = tokio::spawn(axum::serve(listener, fixture.app()).into_future());
+    // Three clients: two that never read a byte, one that reads.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+        write!(socket, "GET /stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+        stalled.push(socket);
+    }
+    let reader = reqwest::get(format!("http://{addr}/stream"))
+        .await
+        .expect("the reading client's stream");
+    assert_eq!(reader.status(), StatusCode::OK);
+    // It reads all along, keeping the last few KiB of what it read.
+    let read = Arc::new(std::sync::Mutex::new(String::new()));
+    let reading = tokio::spawn({
+        let read = read.clone();
+        let mut body = reader.bytes_stream();
+        async move {
+            while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+                let mut read = read.lock().unwrap_or_else(|p| p.into_inner());
+                read.push_str(&String::from_utf8_lossy(&chunk));
+                if read.len() > 64 << 10 {
+                    let cut = read.len() - (16 << 10);
+                    let cut = (cut..read.len())
+                        .find(|i| read.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    read.drain(..cut);
+                }
+            }
+        }
+    });
+    // Every stream shares one subscription to the feed.
+    let channel = format!("{}:events", fixture.redis_prefix);
+    let mut redis = redis::Client::open(redis_url())
+        .expect("a Redis client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let subscribed = tokio::time::timeout(WAIT, async {
+        loop {
+            let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut redis)
+                .await
+                .expect("PUBSUB NUMSUB");
+            if counts.first().is_some_and(|(_, n)| *n >= 1) {
+                return counts[0].1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("subscribed");
+    assert_eq!(subscribed, 1, "one subscription for three streams");
+
+    // 100,000 events of about 600 bytes pass while two clients read nothing (built a chunk at
+    // a time, so that the test's own memory stays small).
+    let job_id = Uuid::new_v4();
+    let chunk = |from: usize| -> Vec<EventEnvelope> {
+        (from..from + 5_000)
+        .map(|i| {
+            serde_json::from_value(json!({
+                "contractVersion": "1.0.0", "eventType": "job.started", "eventId": Uuid::new_v4(),
+                "occurredAt": Utc::now(), "producer": producer("processor"),
+                "correlationId": "req-1", "idempotencyKey": format!("{job_id}:started:{i}"),
+                "payload": {"jobId": job_id, "type": "sleep", "attempt": 1, "maxAttempts": 3,
+                            "startedAt": Utc::now(), "worker": "processor-test-1-with-a-longer-name"}
+            }))
+            .expect("an envelope")
+        })
+        .collect()
+    };
+    fixture
+        .counters
+        .record_batch(&chunk(0))
+        .await
+        .expect("record");
+    let before = resident_bytes();
+    for from in (5_000..100_000).step_by(5_000) {
+        fixture
+            .counters
+            .record_batch(&chunk(from))
+            .await
+            .expect("record");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(
+        grown < 40 << 20,
+        "the read model grew by {} MiB while clients did not read",
+        grown >> 20
+    );
+    // The reading client was not held back by the others: it still gets live events.
+    let later = fixture.submit("sleep", 1, Utc::now()).await.to_string();
+    tokio::time::timeout(WAIT, async {
+        while !read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&later)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the reading client received the latest event");
+    reading.abort();
+    server.abort();
 }
 
 #[tokio::test]
