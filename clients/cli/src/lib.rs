@@ -44,14 +44,45 @@ pub async fn run(command: Command, out: &mut impl Write) -> Result<(), CliError>
 }
 
 /// Submits a job through the gateway; prints its id, or with `--json` the gateway's answer.
+///
+/// When the gateway cannot say whether it accepted the job (its broker did not confirm in
+/// time: 503 `outcome-unknown`), it names the job id it used; the job is submitted again with
+/// that id, which makes it the same job, run once (a few times at most).
 pub async fn submit(args: &SubmitArgs, out: &mut impl Write) -> Result<(), CliError> {
     let url = parse_base_url("--gateway", &args.gateway)?;
-    let (submission, key) = build_submission(args)?;
-    let accepted = gateway::Client::new(&url)
-        .submit_job(key.as_ref(), None, &submission)
-        .await
-        .map_err(|e| CliError::from_client(Service::Gateway, &url, e))?
-        .into_inner();
+    let (mut submission, key) = build_submission(args)?;
+    let client = gateway::Client::new(&url);
+    let mut tries = 0;
+    let accepted = loop {
+        tries += 1;
+        match client.submit_job(key.as_ref(), None, &submission).await {
+            Ok(accepted) => break accepted.into_inner(),
+            Err(gateway::Error::ErrorResponse(answer))
+                if tries < OUTCOME_UNKNOWN_TRIES
+                    && answer.status().as_u16() == 503
+                    && answer.code.as_str() == "outcome-unknown" =>
+            {
+                let Some(id) = answer
+                    .details
+                    .iter()
+                    .find(|d| d.pointer.as_deref() == Some("/jobId"))
+                    .and_then(|d| uuid::Uuid::try_parse(&d.message).ok())
+                else {
+                    return Err(CliError::from_client(
+                        Service::Gateway,
+                        &url,
+                        gateway::Error::ErrorResponse(answer),
+                    ));
+                };
+                eprintln!(
+                    "the gateway could not confirm the job; submitting it again as job {id} (the same job, run once)"
+                );
+                submission.job_id = Some(id);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(CliError::from_client(Service::Gateway, &url, error)),
+        }
+    };
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &accepted)?;
         writeln!(out)?;
@@ -60,6 +91,9 @@ pub async fn submit(args: &SubmitArgs, out: &mut impl Write) -> Result<(), CliEr
     }
     Ok(out.flush()?)
 }
+
+/// How many times `submit` tries when the gateway cannot say whether it accepted the job.
+const OUTCOME_UNKNOWN_TRIES: u32 = 3;
 
 /// Lists one page of jobs from the read model: a table, or with `--json` the JobPage.
 pub async fn jobs(args: &JobsArgs, out: &mut impl Write) -> Result<(), CliError> {

@@ -26,8 +26,8 @@ use contracts::job_acceptance::JobAcceptance;
 use contracts::job_created::{JobCreated, JobCreatedEventType, JobCreatedPayload};
 use contracts::job_submission::JobSubmission;
 use observatory_messaging::{
-    BrokerConnector, BrokerError, JOB_CREATED, MessageMeta, RabbitMq, ReconnectingPublisher,
-    Topology,
+    BrokerConnector, BrokerError, JOB_CREATED, MessageMeta, PublisherState, RabbitMq,
+    ReconnectingPublisher, Topology,
 };
 use observatory_runtime::http::{
     ApiError, ContractJson, ContractRouter, CorrelationId, CorsOrigins, Readiness, RouterError,
@@ -206,14 +206,14 @@ pub fn router(state: GatewayState, body_limit: usize) -> Result<axum::Router, Ro
     });
     let publisher = state.inner.publisher.clone();
     let kind = state.inner.broker_kind;
-    let readiness = Readiness::default().with(probe(kind, move || {
-        if publisher.is_ready() {
-            Ok(())
-        } else {
-            Err(format!(
-                "not connected to the broker ({kind}); reconnecting"
-            ))
-        }
+    let readiness = Readiness::default().with(probe(kind, move || match publisher.state() {
+        PublisherState::Ready => Ok(()),
+        PublisherState::NotConnected => Err(format!(
+            "not connected to the broker ({kind}); reconnecting"
+        )),
+        PublisherState::Blocked => Err(format!(
+            "the broker ({kind}) blocked publishing (memory or disk alarm)"
+        )),
     }));
     ContractRouter::new(
         "gateway",
@@ -273,6 +273,42 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(GatewayError::Serve)
+}
+
+/// The answer to a publish that was not confirmed. When the message surely did not reach the
+/// broker, the job was not accepted (503, submit again). When it may have (the confirm did
+/// not come in time, or the channel broke after the message was sent), the job may run: the
+/// answer names the job id it was given, to resubmit with (`jobId`), which makes the retry
+/// the same job, run once.
+fn not_accepted(error: BrokerError, job_id: Uuid) -> ApiError {
+    match error {
+        BrokerError::NotConnected | BrokerError::Connect(_) => ApiError::unavailable(
+            "broker-unavailable",
+            "the message broker is unavailable; the job was not accepted",
+            2,
+        ),
+        BrokerError::Blocked => ApiError::unavailable(
+            "broker-blocked",
+            "the message broker is refusing new messages (a memory or disk alarm); the job was not accepted",
+            5,
+        ),
+        BrokerError::Nacked | BrokerError::Unroutable(..) | BrokerError::NoSuchQueue(_) => {
+            ApiError::unavailable(
+                "broker-refused",
+                format!("the message broker did not store the job: {error}"),
+                2,
+            )
+        }
+        ambiguous => ApiError::unavailable(
+            "outcome-unknown",
+            format!(
+                "the message broker did not confirm the job ({ambiguous}); it may have been accepted: \
+                 submit it again with \"jobId\": \"{job_id}\" (the same id is the same job, run once)"
+            ),
+            1,
+        )
+        .with_details(vec![("/jobId".to_owned(), job_id.to_string())]),
+    }
 }
 
 async fn submit_job(
@@ -359,24 +395,8 @@ async fn submit_job(
         .with_label_values(&[outcome])
         .observe(started.elapsed().as_secs_f64());
     if let Err(error) = published {
-        tracing::warn!(%error, %job_id, "job not accepted: the broker did not confirm it");
-        return Err(match error {
-            BrokerError::NotConnected | BrokerError::Connect(_) => ApiError::unavailable(
-                "broker-unavailable",
-                "the message broker is unavailable; the job was not accepted",
-                2,
-            ),
-            BrokerError::ConfirmTimeout(_) => ApiError::unavailable(
-                "broker-timeout",
-                "the message broker did not confirm in time; the job was not accepted",
-                2,
-            ),
-            other => ApiError::unavailable(
-                "broker-refused",
-                format!("the message broker did not store the job: {other}"),
-                2,
-            ),
-        });
+        tracing::warn!(%error, %job_id, "job not confirmed by the broker");
+        return Err(not_accepted(error, job_id));
     }
     let label = if BUILT_IN_TYPES.contains(&job_type.as_str()) {
         job_type.as_str()

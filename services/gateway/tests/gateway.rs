@@ -334,3 +334,52 @@ async fn browsers_may_submit_only_from_the_allowed_origins() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn an_unconfirmed_publish_names_the_job_id_to_resubmit_with() {
+    let shutdown = CancellationToken::new();
+    let prefix = unique_name();
+    let connector = Arc::new(RabbitMq::new(rabbitmq_url(), Topology::new(prefix.clone())));
+    let broker = connector.connect().await.expect("RabbitMQ");
+    // No time at all for confirms: every publish is sent, and none is confirmed in time.
+    let publisher = ReconnectingPublisher::start(connector, Duration::ZERO, shutdown.clone());
+    let state = GatewayState::new(&config(&prefix, rabbitmq_url()), publisher, "rabbitmq").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !state.is_ready() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the publisher connects");
+    let app = router(state, 64 * 1024).unwrap();
+    let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "outcome-unknown", "{body}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(body["details"][0]["pointer"], "/jobId");
+    let job_id = body["details"][0]["message"]
+        .as_str()
+        .expect("the job id")
+        .to_owned();
+    assert!(
+        body["message"].as_str().unwrap_or("").contains(&job_id),
+        "{body}"
+    );
+
+    // The message did reach the broker: the job may run, under that id.
+    let mut consumer = broker
+        .consume(&broker.topology().jobs_queue(), "test", 10)
+        .await
+        .unwrap();
+    let first = next_job_message(&mut consumer).await;
+    assert_eq!(first["payload"]["jobId"], job_id);
+    // Resubmitted with that id, it is the same job and the same event: consumers run and
+    // count it once.
+    let (_, _, again) = post(app, json!({"type": "sleep", "jobId": job_id}), &[]).await;
+    assert_eq!(again["details"][0]["message"], job_id.as_str(), "{again}");
+    let second = next_job_message(&mut consumer).await;
+    assert_eq!(second["payload"]["jobId"], first["payload"]["jobId"]);
+    assert_eq!(second["eventId"], first["eventId"]);
+    cleanup(&broker).await;
+    shutdown.cancel();
+}

@@ -58,6 +58,8 @@ pub enum BrokerError {
     ConfirmTimeout(Duration),
     #[error("the broker refused the message (nack)")]
     Nacked,
+    #[error("the broker blocked publishing (a memory or disk alarm)")]
+    Blocked,
     #[error("no queue is bound for routing key {0:?} on exchange {1:?}")]
     Unroutable(String, String),
     #[error("queue {0:?} does not exist")]
@@ -168,6 +170,12 @@ pub trait MessageBroker: Send + Sync {
 
     fn is_connected(&self) -> bool;
 
+    /// Whether the broker has blocked this connection's publishers (RabbitMQ's memory or disk
+    /// alarm: `connection.blocked`). A publish would hang until it is unblocked.
+    fn is_blocked(&self) -> bool {
+        false
+    }
+
     /// A publisher with confirms; a confirm not received within `confirm_timeout` is an error.
     async fn publisher(&self, confirm_timeout: Duration) -> Result<Publisher, BrokerError>;
 
@@ -219,13 +227,31 @@ pub async fn connect_with_retry(
 }
 
 /// A publisher that keeps itself connected: a background task connects (with backoff),
-/// watches the connection, and reconnects after a loss. While it is down, [`publish`]
-/// fails fast with [`BrokerError::NotConnected`] (the gateway answers 503).
+/// watches the connection, and reconnects after a loss. While it is down, or while the broker
+/// blocks publishing (RabbitMQ's `connection.blocked`, on a memory or disk alarm), [`publish`]
+/// fails fast with [`BrokerError::NotConnected`] or [`BrokerError::Blocked`], so that nothing
+/// is sent (the gateway answers 503, not accepted), and [`is_ready`] says so.
 ///
 /// [`publish`]: ReconnectingPublisher::publish
+/// [`is_ready`]: ReconnectingPublisher::is_ready
 #[derive(Clone)]
 pub struct ReconnectingPublisher {
-    current: Arc<RwLock<Option<Publisher>>>,
+    current: Arc<RwLock<Option<Current>>>,
+}
+
+/// The open publisher and the connection it is on.
+#[derive(Clone)]
+struct Current {
+    publisher: Publisher,
+    broker: Arc<dyn MessageBroker>,
+}
+
+/// Why a [`ReconnectingPublisher`] cannot publish now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherState {
+    Ready,
+    NotConnected,
+    Blocked,
 }
 
 impl ReconnectingPublisher {
@@ -234,23 +260,45 @@ impl ReconnectingPublisher {
         confirm_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Self {
-        let current: Arc<RwLock<Option<Publisher>>> = Arc::default();
+        let current: Arc<RwLock<Option<Current>>> = Arc::default();
         let slot = current.clone();
         tokio::spawn(async move {
             while let Some(broker) = connect_with_retry(connector.as_ref(), &shutdown).await {
                 match broker.publisher(confirm_timeout).await {
-                    Ok(publisher) => set(&slot, Some(publisher)),
+                    Ok(publisher) => set(
+                        &slot,
+                        Some(Current {
+                            publisher,
+                            broker: broker.clone(),
+                        }),
+                    ),
                     Err(error) => tracing::warn!(%error, "opening a publisher channel"),
                 }
                 // Watch for a lost connection (or channel), then start over.
+                let mut blocked = false;
                 loop {
-                    let healthy = broker.is_connected() && read(&slot).is_some_and(|p| p.is_open());
+                    let healthy =
+                        broker.is_connected() && read(&slot).is_some_and(|c| c.publisher.is_open());
                     if !healthy {
                         tracing::warn!(
                             broker = connector.kind(),
                             "lost the broker connection; reconnecting"
                         );
                         break;
+                    }
+                    if broker.is_blocked() != blocked {
+                        blocked = !blocked;
+                        if blocked {
+                            tracing::warn!(
+                                broker = connector.kind(),
+                                "the broker blocked publishing (memory or disk alarm); not accepting jobs until it unblocks"
+                            );
+                        } else {
+                            tracing::info!(
+                                broker = connector.kind(),
+                                "the broker unblocked publishing"
+                            );
+                        }
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -267,8 +315,17 @@ impl ReconnectingPublisher {
         Self { current }
     }
 
+    pub fn state(&self) -> PublisherState {
+        match read(&self.current) {
+            Some(c) if !c.publisher.is_open() => PublisherState::NotConnected,
+            Some(c) if c.broker.is_blocked() => PublisherState::Blocked,
+            Some(_) => PublisherState::Ready,
+            None => PublisherState::NotConnected,
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
-        read(&self.current).is_some_and(|p| p.is_open())
+        self.state() == PublisherState::Ready
     }
 
     pub async fn publish(
@@ -278,16 +335,22 @@ impl ReconnectingPublisher {
         body: &[u8],
         meta: &MessageMeta,
     ) -> Result<(), BrokerError> {
-        let publisher = read(&self.current).ok_or(BrokerError::NotConnected)?;
-        publisher.publish(exchange, routing_key, body, meta).await
+        let current = read(&self.current).ok_or(BrokerError::NotConnected)?;
+        if current.broker.is_blocked() {
+            return Err(BrokerError::Blocked);
+        }
+        current
+            .publisher
+            .publish(exchange, routing_key, body, meta)
+            .await
     }
 }
 
-fn read(slot: &RwLock<Option<Publisher>>) -> Option<Publisher> {
+fn read(slot: &RwLock<Option<Current>>) -> Option<Current> {
     slot.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-fn set(slot: &RwLock<Option<Publisher>>, value: Option<Publisher>) {
+fn set(slot: &RwLock<Option<Current>>, value: Option<Current>) {
     *slot.write().unwrap_or_else(|p| p.into_inner()) = value;
 }
 

@@ -134,6 +134,10 @@ impl MessageBroker for RabbitMqConnection {
         self.connection.status().connected()
     }
 
+    fn is_blocked(&self) -> bool {
+        self.connection.status().blocked()
+    }
+
     async fn publisher(&self, confirm_timeout: Duration) -> Result<Publisher, BrokerError> {
         let channel = self.connection.create_channel().await?;
         channel
