@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::contracts::event_envelope::{EventEnvelope, EventType};
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
-    Counters, CountersConfig, CountersError, EventFeed, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
+    Counters, CountersConfig, CountersError, EventFeed, Feed, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
     RecordOutcome, RedisCounters, SqliteCounters,
 };
 
@@ -56,6 +56,7 @@ conformance!(
     the_feed_delivers_each_newly_counted_event_once,
     large_batches_are_split_and_count_every_event_once,
     counts_survive_reopening,
+    a_reset_and_a_quiet_replay_rebuild_the_counters_without_news,
 );
 
 /// An adapter under test.
@@ -769,5 +770,70 @@ async fn counts_survive_reopening(backend: Backend) {
     // What was counted stays counted: a redelivery after the reopen is a duplicate.
     let again = test.counters.record_batch(&batch).await.expect("redeliver");
     assert_eq!(again, outcome(0, batch.len()));
+    test.finish().await;
+}
+
+async fn a_reset_and_a_quiet_replay_rebuild_the_counters_without_news(backend: Backend) {
+    let test = backend.open().await;
+    let now = Utc::now();
+    let mut history = lifecycle("sleep", now);
+    history.extend(lifecycle("fail", now));
+    history.extend(lifecycle("resize-image", now));
+    test.counters.record_batch(&history).await.expect("record");
+    let before = test
+        .counters
+        .overview_at(now, 3, 1)
+        .await
+        .expect("overview");
+
+    // Everything is forgotten, including which events were counted...
+    test.counters.reset().await.expect("reset");
+    let empty = test
+        .counters
+        .overview_at(now, 3, 1)
+        .await
+        .expect("overview");
+    assert_eq!(empty.totals, counters(0, 0, 0, 0, 0, 0));
+    assert!(
+        by_type(&empty)
+            .values()
+            .all(|c| *c == counters(0, 0, 0, 0, 0, 0))
+    );
+    assert!(
+        empty
+            .throughput
+            .iter()
+            .all(|b| b.submitted + b.completed + b.failed == 0)
+    );
+
+    // ...so replaying the history counts every event again, once, and tells no subscriber.
+    let mut feed = test.counters.subscribe().await.expect("subscribe");
+    let replayed = test
+        .counters
+        .record(&history, Feed::Quiet)
+        .await
+        .expect("replay");
+    assert_eq!(replayed, outcome(history.len(), 0));
+    let again = test
+        .counters
+        .record(&history, Feed::Quiet)
+        .await
+        .expect("replay twice");
+    assert_eq!(again, outcome(0, history.len()), "a replay is idempotent");
+    let after = test
+        .counters
+        .overview_at(now, 3, 1)
+        .await
+        .expect("overview");
+    assert_eq!(after.totals, before.totals);
+    assert_eq!(by_type(&after), by_type(&before));
+    assert_eq!(throughput(&after), throughput(&before));
+    // The next live event is the first thing the feed says.
+    let live = event(EventType::JobCreated, "sleep", now);
+    test.counters
+        .record_batch(std::slice::from_ref(&live))
+        .await
+        .expect("live");
+    assert_eq!(next_event(&mut feed).await, live);
     test.finish().await;
 }

@@ -170,6 +170,13 @@ pub struct RecordOutcome {
     pub duplicates: usize,
 }
 
+/// Whether recorded events go out on the live feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    Publish,
+    Quiet,
+}
+
 /// The live feed: each newly counted event, in the order they were counted.
 pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
 
@@ -204,7 +211,17 @@ pub trait Counters: Send + Sync + 'static {
 
     /// Counts and publishes each event whose eventId was not counted before, in atomic
     /// writes of at most [`MAX_EVENTS_PER_WRITE`] events.
-    async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome>;
+    async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome> {
+        self.record(events, Feed::Publish).await
+    }
+
+    /// [`Counters::record_batch`], publishing the newly counted events on the live feed or
+    /// not (a rebuild from the event log replays old events: they are no news).
+    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome>;
+
+    /// Forgets everything of this prefix: counters, types, throughput and which events were
+    /// counted. Followed by a replay of the event log, it rebuilds the counters.
+    async fn reset(&self) -> Result<()>;
 
     /// Subscribes to the live feed: every event counted after this returns is delivered.
     /// The stream ends when the subscription is lost (subscribe again to resume).

@@ -31,7 +31,7 @@ use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
     BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError, EventFeed,
-    MAX_EVENTS_PER_WRITE, RecordOutcome, Result, TypeClass, bucket_field_of, by_type_list,
+    Feed, MAX_EVENTS_PER_WRITE, RecordOutcome, Result, TypeClass, bucket_field_of, by_type_list,
     classify_type, counter_slot, counters_of, zero_counters,
 };
 
@@ -54,9 +54,10 @@ impl std::fmt::Debug for RedisCounters {
 /// Records up to [`MAX_EVENTS_PER_WRITE`] events; see the module documentation.
 ///
 /// KEYS: totals, by-type, custom-types, then per event its seen-marker and its bucket.
-/// ARGV: seen ttl (s), custom type cap, channel, then per event: counters (space-separated),
-/// job type, type class (b built-in, c custom, o other), bucket field ('' for none), bucket
-/// expiry (Unix seconds), the envelope as JSON.
+/// ARGV: seen ttl (s), custom type cap, channel ('' publishes nothing), then per event:
+/// counters (space-separated), job type, type class (b built-in, c custom, o other), bucket
+/// field ('' for none), bucket expiry (Unix seconds), the envelope as JSON ('' when not
+/// published).
 static RECORD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -87,7 +88,9 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
       redis.call('HINCRBY', bucket, bucket_field, 1)
       redis.call('EXPIREAT', bucket, bucket_expiry)
     end
-    redis.call('PUBLISH', channel, event)
+    if channel ~= '' then
+      redis.call('PUBLISH', channel, event)
+    end
   end
 end
 return counted
@@ -127,7 +130,8 @@ impl RedisCounters {
         ))
     }
 
-    async fn record_chunk(&self, events: &[EventEnvelope]) -> Result<usize> {
+    async fn record_chunk(&self, events: &[EventEnvelope], feed: Feed) -> Result<usize> {
+        let publish = feed == Feed::Publish;
         let mut invocation = RECORD_SCRIPT.prepare_invoke();
         invocation
             .key(self.key("totals"))
@@ -135,13 +139,21 @@ impl RedisCounters {
             .key(self.key("custom-types"))
             .arg(self.config.seen_ttl_seconds())
             .arg(self.config.max_custom_types)
-            .arg(self.channel());
+            .arg(if publish {
+                self.channel()
+            } else {
+                String::new()
+            });
         let retention = self.config.retention_seconds();
         for event in events {
-            let json = serde_json::to_string(event).map_err(|source| CountersError::Serialize {
-                event_id: event.event_id.to_string(),
-                source,
-            })?;
+            let json = if publish {
+                serde_json::to_string(event).map_err(|source| CountersError::Serialize {
+                    event_id: event.event_id.to_string(),
+                    source,
+                })?
+            } else {
+                String::new()
+            };
             let bucket_start = self.config.bucket_start(event.occurred_at);
             let (job_type, class) = classify_type(event);
             let class = match class {
@@ -180,10 +192,10 @@ impl Counters for RedisCounters {
         &self.config
     }
 
-    async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome> {
+    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome> {
         let mut outcome = RecordOutcome::default();
         for chunk in events.chunks(MAX_EVENTS_PER_WRITE) {
-            let counted = self.record_chunk(chunk).await?;
+            let counted = self.record_chunk(chunk, feed).await?;
             outcome.counted += counted;
             outcome.duplicates += chunk.len().saturating_sub(counted);
         }
@@ -192,6 +204,40 @@ impl Counters for RedisCounters {
 
     /// Subscribes on a dedicated connection; the subscription is confirmed by Redis when
     /// this returns. The stream ends when that connection is lost (pub/sub has no replay).
+    async fn reset(&self) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let mut doomed = vec![
+            self.key("totals"),
+            self.key("by-type"),
+            self.key("custom-types"),
+        ];
+        for pattern in [self.key("seen:*"), self.key("throughput:*")] {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut connection)
+                    .await?;
+                doomed.extend(keys);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        for chunk in doomed.chunks(1000) {
+            redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async::<i64>(&mut connection)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn subscribe(&self) -> Result<EventFeed> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(self.channel()).await?;

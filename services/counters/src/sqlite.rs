@@ -32,7 +32,7 @@ use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
     BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError, EventFeed,
-    MAX_EVENTS_PER_WRITE, OTHER_TYPE, RecordOutcome, Result, TypeClass, bucket_field_of,
+    Feed, MAX_EVENTS_PER_WRITE, OTHER_TYPE, RecordOutcome, Result, TypeClass, bucket_field_of,
     by_type_list, classify_type, counter_slot, counters_of, zero_counters,
 };
 
@@ -114,8 +114,9 @@ struct Increments {
 }
 
 impl Inner {
-    /// Counts the events not counted before in one transaction, then publishes them.
-    async fn write(&self, events: Vec<EventEnvelope>) -> Result<usize> {
+    /// Counts the events not counted before in one transaction, then publishes them (unless
+    /// quiet).
+    async fn write(&self, events: Vec<EventEnvelope>, feed: Feed) -> Result<usize> {
         let _serialized = self.write.lock().await;
         let prefix = self.config.key_prefix.as_str();
         let now = Utc::now().timestamp();
@@ -244,9 +245,11 @@ impl Inner {
         tx.commit().await?;
 
         let count = counted.len();
-        for event in counted {
-            // Fails only when nobody is subscribed, which is fine: the feed keeps no history.
-            let _ = self.feed.send(event);
+        if feed == Feed::Publish {
+            for event in counted {
+                // Fails only when nobody is subscribed, which is fine: the feed keeps no history.
+                let _ = self.feed.send(event);
+            }
         }
         Ok(count)
     }
@@ -263,13 +266,13 @@ impl Counters for SqliteCounters {
         &self.inner.config
     }
 
-    async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome> {
+    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome> {
         let mut outcome = RecordOutcome::default();
         for chunk in events.chunks(MAX_EVENTS_PER_WRITE) {
             let inner = Arc::clone(&self.inner);
             let write = tokio::spawn({
                 let chunk = chunk.to_vec();
-                async move { inner.write(chunk).await }
+                async move { inner.write(chunk, feed).await }
             });
             let counted = match write.await {
                 Ok(counted) => counted?,
@@ -280,6 +283,28 @@ impl Counters for SqliteCounters {
             outcome.duplicates += chunk.len().saturating_sub(counted);
         }
         Ok(outcome)
+    }
+
+    async fn reset(&self) -> Result<()> {
+        let _serialized = self.inner.write.lock().await;
+        let prefix = self.inner.config.key_prefix.as_str();
+        let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in [
+            "counters_seen",
+            "counters_totals",
+            "counters_by_type",
+            "counters_custom_types",
+            "counters_throughput",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE prefix = ?"
+            )))
+            .bind(prefix)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn subscribe(&self) -> Result<EventFeed> {

@@ -125,6 +125,13 @@ pub(crate) async fn consume(
     };
     let _ = shared.counters.set(counters.clone());
     let _ = shared.event_log.set(event_log.clone());
+    // Counters lost while the log kept everything: rebuild them before counting anew. A store
+    // that fails here is retried by the consumer anyway; the rebuild is then left to
+    // `observatory reconcile`.
+    match crate::reconcile_if_lost(event_log.as_ref(), counters.as_ref()).await {
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not check or rebuild the counters at start"),
+    }
 
     let topology = backends.broker.topology().clone();
     let mut engine = Engine {

@@ -36,6 +36,11 @@
 //! - on shutdown the engine finishes the batch in hand (stores and acks it), closes its
 //!   connection, and the broker requeues whatever was prefetched but not yet handled.
 //!
+//! **Counters can be rebuilt.** The event log keeps every event; the counters are its
+//! projection. At start, counters that are empty while the event log is not (a restarted Redis
+//! without persistence) are rebuilt from the log before consuming ([`reconcile_if_lost`]), and
+//! `observatory reconcile` rebuilds them on demand ([`reconcile`]).
+//!
 //! **Operations.** The HTTP server serves the contract's operational endpoints
 //! (`openapi/operations.yaml`): `/healthz`, `/readyz` (RabbitMQ consuming, Redis and MongoDB
 //! answering), `/metrics`, `/openapi.json` and `/docs`. Connections to the three servers are
@@ -44,6 +49,7 @@
 pub mod contracts;
 mod engine;
 mod metrics;
+mod reconcile;
 mod validate;
 
 use std::net::SocketAddr;
@@ -57,6 +63,10 @@ use observatory_runtime::http::{ContractRouter, Readiness, RouterError};
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
 use observatory_validation::SchemaError;
+
+pub use crate::reconcile::{
+    ReconcileConfig, ReconcileError, Reconciled, reconcile, reconcile_if_lost, run_reconcile,
+};
 
 use crate::engine::{DependencyCheck, Shared};
 use crate::metrics::EngineMetrics;

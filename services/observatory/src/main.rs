@@ -39,6 +39,9 @@ enum Role {
     ReadModel(observatory_read_model::ReadModelConfig),
     /// The terminal UI: overview, jobs, job detail, events, dead letters, alerts, submit.
     Tui(observatory_tui::TuiConfig),
+    /// Rebuilds the counters (overview, throughput) from the event log, e.g. after a Redis
+    /// without persistence restarted. Safe while the system runs.
+    Reconcile(observatory_metrics_engine::ReconcileConfig),
     #[command(flatten)]
     Client(observatory_cli::Command),
 }
@@ -50,6 +53,21 @@ async fn main() -> ExitCode {
         // The UI owns the terminal: no logs on it.
         return match observatory_tui::run(config).await {
             Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Role::Reconcile(config) = &cli.role {
+        return match observatory_metrics_engine::run_reconcile(config).await {
+            Ok(done) => {
+                println!(
+                    "rebuilt the counters from {} events of the event log ({} counted now)",
+                    done.events, done.counted
+                );
+                ExitCode::SUCCESS
+            }
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::FAILURE
@@ -93,7 +111,7 @@ async fn main() -> ExitCode {
         Role::ReadModel(config) => observatory_read_model::run(config, shutdown)
             .await
             .map_err(Into::into),
-        Role::Client(_) | Role::Tui(_) => unreachable!("handled above"),
+        Role::Client(_) | Role::Tui(_) | Role::Reconcile(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -427,10 +427,9 @@ async fn up_runs_every_job_type_on_its_embedded_adapters() {
     up.stop();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn up_passes_the_same_checks_on_the_real_servers() {
-    let name = unique_name();
-    let args: Vec<String> = [
+/// `up` on this machine's servers, under prefixes and a database of its own.
+async fn real_server_args(name: &str) -> Vec<String> {
+    [
         "--rabbitmq-url",
         &rabbitmq_url(),
         "--postgres-url",
@@ -440,27 +439,105 @@ async fn up_passes_the_same_checks_on_the_real_servers() {
         "--mongodb-url",
         &mongodb_url(),
         "--broker-prefix",
-        &name,
+        name,
         "--redis-prefix",
-        &name,
+        name,
         "--mongodb-database",
-        &name,
+        name,
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect();
-    let up = Up::start(&args).await;
+    .collect()
+}
+
+async fn delete_queues(name: &str) {
+    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(name))
+        .connect()
+        .await
+        .expect("RabbitMQ");
+    let _ = broker.delete_queues().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_passes_the_same_checks_on_the_real_servers() {
+    let name = unique_name();
+    let up = Up::start(&real_server_args(&name).await).await;
     for part in ["RabbitMQ at", "PostgreSQL at", "MongoDB at", "Redis at"] {
         assert!(up.banner.contains(part), "{part:?} in:\n{}", up.banner);
     }
     assert!(!up.banner.contains("SQLite"), "{}", up.banner);
     every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
     up.stop();
-    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(name))
-        .connect()
+    delete_queues(&name).await;
+}
+
+/// What a Redis without persistence loses on restart: every key of the prefix.
+async fn forget_the_counters(prefix: &str) {
+    let mut redis = redis::Client::open(redis_url())
+        .expect("a Redis client")
+        .get_multiplexed_async_connection()
         .await
-        .expect("RabbitMQ");
-    let _ = broker.delete_queues().await;
+        .expect("Redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut redis)
+        .await
+        .expect("KEYS");
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<i64>(&mut redis)
+            .await
+            .expect("DEL");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counters_lost_with_redis_are_rebuilt_from_the_event_log() {
+    let name = unique_name();
+    let args = real_server_args(&name).await;
+    let up = Up::start(&args).await;
+    every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
+    // Every job of the checks is done (the last one comes from the command-line client).
+    let counted = wait_for_totals(
+        &up,
+        json!({"submitted": 7, "completed": 5, "deadLettered": 1, "retried": 2}),
+    )
+    .await["totals"]
+        .clone();
+    up.stop();
+
+    // Redis restarts empty; `observatory reconcile` rebuilds the counters from MongoDB.
+    forget_the_counters(&name).await;
+    let rebuilt = stdout(&cli(&[
+        "reconcile",
+        "--redis-url",
+        &redis_url(),
+        "--redis-prefix",
+        &name,
+        "--mongodb-url",
+        &mongodb_url(),
+        "--mongodb-database",
+        &name,
+    ]));
+    assert!(
+        rebuilt.starts_with("rebuilt the counters from"),
+        "{rebuilt}"
+    );
+    let up = Up::start(&args).await;
+    let overview = wait_for_totals(&up, counted.clone()).await;
+    assert_eq!(
+        overview["totals"], counted,
+        "the overview equals what the store says"
+    );
+    up.stop();
+
+    // Lost again: the metrics engine rebuilds them by itself when it starts.
+    forget_the_counters(&name).await;
+    let up = Up::start(&args).await;
+    wait_for_totals(&up, counted).await;
+    up.stop();
+    delete_queues(&name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
