@@ -4,6 +4,7 @@
 pub mod bench;
 mod bench_dashboard;
 mod bench_tui;
+pub mod chaos;
 mod clients;
 pub mod codegen;
 pub mod contracts;

@@ -43,6 +43,10 @@ enum Command {
     Test,
     /// Start the whole system and measure throughput and latency with the load generator.
     Bench(xtask::bench::BenchArgs),
+    /// Run the fault matrix: the system under load, one fault at a time (killed roles and
+    /// `up`, restarted servers, a RabbitMQ memory alarm, many replicas), checking that no
+    /// accepted job is lost, duplicated or stuck. Disturbs this machine's servers: run alone.
+    Chaos(xtask::chaos::ChaosArgs),
     /// Run the whole system (four roles against local PostgreSQL, RabbitMQ, Redis and the
     /// MongoDB stand-in, all started when missing) on its standard ports until Ctrl-C.
     Run {
@@ -118,6 +122,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(args) => {
             xtask::bench::run(&root, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chaos(args) => {
+            xtask::chaos::run(&root, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Test => {

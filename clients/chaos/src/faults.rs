@@ -1,0 +1,106 @@
+//! The faults, one at a time: a role killed with SIGKILL and started again, or a server of
+//! this machine restarted (with the machine's own commands, as `cargo xtask test` starts
+//! them), or RabbitMQ's memory alarm raised for a while. Each returns when the fault is over:
+//! the instant from which the system should recover.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::system::{Role, System};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    None,
+    Kill(Role),
+    KillUp,
+    RabbitMqRestartApp,
+    RabbitMqKillNode,
+    RabbitMqMemoryAlarm,
+    PostgresRestart,
+    RedisRestart,
+    MongoRestart,
+}
+
+/// How long a server stays down, or an alarm raised.
+const OUTAGE: Duration = Duration::from_secs(3);
+
+fn sh(script: &str) -> Result<()> {
+    let status = Command::new("sh")
+        .args(["-c", script])
+        .status()
+        .with_context(|| format!("running {script}"))?;
+    if !status.success() {
+        bail!("`{script}` exited with {status}");
+    }
+    Ok(())
+}
+
+/// Waits until something listens on `addr` again.
+async fn listening(addr: &str) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("nothing listens on {addr} two minutes after the restart")
+}
+
+impl Fault {
+    /// Injects the fault and ends it; returns when it ended.
+    pub async fn inject(self, system: &mut System) -> Result<Instant> {
+        match self {
+            Fault::None => {}
+            Fault::Kill(role) => system.kill_and_restart(Some(role)).await?,
+            Fault::KillUp => system.kill_and_restart(None).await?,
+            Fault::RabbitMqRestartApp => {
+                sh("rabbitmqctl -q stop_app")?;
+                tokio::time::sleep(OUTAGE).await;
+                sh("rabbitmqctl -q start_app")?;
+                listening("127.0.0.1:5672").await?;
+            }
+            Fault::RabbitMqKillNode => {
+                sh("pkill -9 -x beam.smp || true")?;
+                tokio::time::sleep(OUTAGE).await;
+                sh("rabbitmq-server -detached")?;
+                listening("127.0.0.1:5672").await?;
+                sh("rabbitmqctl -q await_startup")?;
+            }
+            Fault::RabbitMqMemoryAlarm => {
+                sh("rabbitmqctl -q set_vm_memory_high_watermark absolute 1")?;
+                tokio::time::sleep(OUTAGE).await;
+                sh("rabbitmqctl -q set_vm_memory_high_watermark 0.4")?;
+            }
+            Fault::PostgresRestart => {
+                sh(
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main stop -m immediate",
+                )?;
+                tokio::time::sleep(OUTAGE).await;
+                sh("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")?;
+                listening("127.0.0.1:5432").await?;
+            }
+            Fault::RedisRestart => {
+                sh("redis-cli shutdown nosave || true")?;
+                tokio::time::sleep(OUTAGE).await;
+                sh(
+                    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
+                )?;
+                listening("127.0.0.1:6379").await?;
+            }
+            Fault::MongoRestart => {
+                sh("pkill -9 -f '[s]ecantusd-py' || true")?;
+                tokio::time::sleep(OUTAGE).await;
+                sh(
+                    "mkdir -p target/mongodb-standin && setsid secantusd-py --host 127.0.0.1 --port 27017 --storage-path target/mongodb-standin >> target/mongodb-standin/server.log 2>&1 < /dev/null &",
+                )?;
+                listening("127.0.0.1:27017").await?;
+            }
+        }
+        let over = Instant::now();
+        system.wait_all_ready().await?;
+        Ok(over)
+    }
+}
