@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::contracts::event_envelope::{EventEnvelope, EventType};
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
-    Counters, CountersConfig, CountersError, EventFeed, Feed, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
-    RecordOutcome, RedisCounters, SqliteCounters,
+    Counters, CountersConfig, CountersError, CountersState, EventFeed, MAX_EVENTS_PER_WRITE,
+    OTHER_TYPE, RecordOutcome, Recording, RedisCounters, SqliteCounters,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,6 +57,9 @@ conformance!(
     large_batches_are_split_and_count_every_event_once,
     counts_survive_reopening,
     a_reset_and_a_quiet_replay_rebuild_the_counters_without_news,
+    the_state_says_lost_rebuilding_or_intact_and_one_rebuild_wins,
+    late_events_are_marked_when_recorded_live_and_not_in_a_rebuild,
+    markers_are_forgotten_once_the_window_has_passed,
 );
 
 /// An adapter under test.
@@ -787,7 +790,11 @@ async fn a_reset_and_a_quiet_replay_rebuild_the_counters_without_news(backend: B
         .expect("overview");
 
     // Everything is forgotten, including which events were counted...
-    test.counters.reset().await.expect("reset");
+    let token = test
+        .counters
+        .begin_rebuild()
+        .await
+        .expect("begin the rebuild");
     let empty = test
         .counters
         .overview_at(now, 3, 1)
@@ -810,13 +817,13 @@ async fn a_reset_and_a_quiet_replay_rebuild_the_counters_without_news(backend: B
     let mut feed = test.counters.subscribe().await.expect("subscribe");
     let replayed = test
         .counters
-        .record(&history, Feed::Quiet)
+        .record(&history, Recording::Rebuild(&token))
         .await
         .expect("replay");
     assert_eq!(replayed, outcome(history.len(), 0));
     let again = test
         .counters
-        .record(&history, Feed::Quiet)
+        .record(&history, Recording::Rebuild(&token))
         .await
         .expect("replay twice");
     assert_eq!(again, outcome(0, history.len()), "a replay is idempotent");
@@ -835,5 +842,146 @@ async fn a_reset_and_a_quiet_replay_rebuild_the_counters_without_news(backend: B
         .await
         .expect("live");
     assert_eq!(next_event(&mut feed).await, live);
+    test.finish().await;
+}
+
+async fn the_state_says_lost_rebuilding_or_intact_and_one_rebuild_wins(backend: Backend) {
+    let test = backend.open().await;
+    let store = &test.counters;
+    assert_eq!(store.state().await.expect("state"), CountersState::Lost);
+    let first = store.begin_rebuild().await.expect("begin");
+    assert_eq!(
+        store.state().await.expect("state"),
+        CountersState::Rebuilding
+    );
+    assert!(store.renew_rebuild(&first).await.expect("renew"));
+
+    // A second rebuild supersedes the first: its writes are refused, it cannot finish.
+    let second = store.begin_rebuild().await.expect("begin again");
+    let now = Utc::now();
+    let history = lifecycle("sleep", now);
+    let refused = store.record(&history, Recording::Rebuild(&first)).await;
+    assert!(
+        matches!(refused, Err(CountersError::RebuildSuperseded)),
+        "{refused:?}"
+    );
+    assert!(!store.renew_rebuild(&first).await.expect("renew"));
+    assert!(!store.finish_rebuild(&first).await.expect("finish"));
+    assert_eq!(
+        store
+            .record(&history, Recording::Rebuild(&second))
+            .await
+            .expect("replay"),
+        outcome(history.len(), 0)
+    );
+    assert!(store.finish_rebuild(&second).await.expect("finish"));
+    assert_eq!(store.state().await.expect("state"), CountersState::Intact);
+    assert_eq!(
+        store.overview_at(now, 1, 1).await.expect("overview").totals,
+        counters_of_lifecycle()
+    );
+    // A finished rebuild's token is spent.
+    assert!(!store.renew_rebuild(&second).await.expect("renew"));
+    assert!(matches!(
+        store.record(&history, Recording::Rebuild(&second)).await,
+        Err(CountersError::RebuildSuperseded)
+    ));
+    test.finish().await;
+}
+
+/// What one [`lifecycle`] counts.
+fn counters_of_lifecycle() -> JobCounters {
+    counters(1, 2, 1, 1, 1, 0)
+}
+
+async fn late_events_are_marked_when_recorded_live_and_not_in_a_rebuild(backend: Backend) {
+    let test = backend.open().await;
+    let store = &test.counters;
+    let now = Utc::now();
+    let window = chrono::Duration::from_std(test.config.dedup_window).expect("window");
+    let late = event(EventType::JobCreated, "sleep", now - window * 2);
+    assert!(test.config.is_late(late.occurred_at, now));
+    let recent = event(EventType::JobCreated, "sleep", now);
+    assert!(!test.config.is_late(recent.occurred_at, now));
+    let both = [late.clone(), recent.clone()];
+
+    // Live, a late event is marked like any other: a redelivery is a duplicate.
+    assert_eq!(
+        store.record_batch(&both).await.expect("live"),
+        outcome(2, 0)
+    );
+    assert_eq!(
+        store.record_batch(&both).await.expect("again"),
+        outcome(0, 2)
+    );
+
+    // A rebuild replays the log, which holds each event once: it marks no late event (a
+    // whole log of markers would not be bounded), and still dedupes recent ones.
+    let token = store.begin_rebuild().await.expect("begin");
+    let replay = |events: &'static [usize]| {
+        let batch: Vec<EventEnvelope> = events.iter().map(|i| both[*i].clone()).collect();
+        let token = &token;
+        async move {
+            store
+                .record(&batch, Recording::Rebuild(token))
+                .await
+                .expect("replay")
+        }
+    };
+    assert_eq!(replay(&[0, 1]).await, outcome(2, 0));
+    assert_eq!(replay(&[1]).await, outcome(0, 1));
+    assert!(store.finish_rebuild(&token).await.expect("finish"));
+    assert_eq!(
+        store.overview_at(now, 1, 1).await.expect("overview").totals,
+        counters(2, 0, 0, 0, 0, 0)
+    );
+    // A late event recorded live during a rebuild would have been marked, and the replay
+    // skips a marked late event.
+    let token = store.begin_rebuild().await.expect("begin");
+    store
+        .record_batch(std::slice::from_ref(&late))
+        .await
+        .expect("live during the rebuild");
+    assert_eq!(
+        store
+            .record(std::slice::from_ref(&late), Recording::Rebuild(&token))
+            .await
+            .expect("replay"),
+        outcome(0, 1)
+    );
+    test.finish().await;
+}
+
+async fn markers_are_forgotten_once_the_window_has_passed(backend: Backend) {
+    let test = backend
+        .open_with(|config| CountersConfig {
+            dedup_window: Duration::from_secs(120),
+            ..config
+        })
+        .await;
+    let store = &test.counters;
+    let t = Utc::now();
+    let batch: Vec<EventEnvelope> = (0..50)
+        .map(|_| event(EventType::JobCreated, "sleep", t))
+        .collect();
+    let record = |at: DateTime<Utc>, events: Vec<EventEnvelope>| async move {
+        store
+            .record_at(&events, Recording::Live, at)
+            .await
+            .expect("record")
+    };
+    assert_eq!(record(t, batch.clone()).await, outcome(50, 0));
+    // Within the window, the markers hold.
+    let later = t + chrono::Duration::seconds(100);
+    assert_eq!(record(later, batch.clone()).await, outcome(0, 50));
+
+    // Long after the window, any write forgets the old markers: the same events, now late,
+    // would count again, which is why the metrics engine records a late event only when the
+    // event log stored it for the first time.
+    let much_later = t + chrono::Duration::seconds(400);
+    let unrelated = event(EventType::JobCreated, "sleep", much_later);
+    assert_eq!(record(much_later, vec![unrelated]).await, outcome(1, 0));
+    assert!(test.config.is_late(t, much_later));
+    assert_eq!(record(much_later, batch.clone()).await, outcome(50, 0));
     test.finish().await;
 }

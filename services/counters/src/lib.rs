@@ -5,7 +5,8 @@
 //! The metrics engine records every lifecycle event it consumes; the read model builds the
 //! contract's [`Overview`] from the counters and streams the feed to the UIs. Delivery is
 //! at-least-once, so recording is idempotent: an event is counted (and published) once per
-//! eventId, however often it is redelivered within the deduplication window. The contract
+//! eventId, however often it is redelivered (see [`Counters`] for the window this holds in
+//! and what callers do beyond it). The contract
 //! every adapter keeps is documented on [`Counters`]; one conformance suite (`conformance`,
 //! tests only) holds both adapters to it.
 //!
@@ -86,6 +87,12 @@ pub enum CountersError {
     },
     /// A message on the feed channel that is not an EventEnvelope (published by something
     /// else, or by an incompatible version).
+    /// A rebuild's write after another rebuild began (or after the store lost the rebuild's
+    /// mark): nothing of it was counted; the rebuild must stop.
+    #[error(
+        "this rebuild of the counters was superseded (another began, or the store lost its mark)"
+    )]
+    RebuildSuperseded,
     #[error("message on the live feed is not an EventEnvelope: {0}")]
     MalformedFeedMessage(serde_json::Error),
     /// The subscriber fell more than the feed's capacity behind (embedded adapter): `missed`
@@ -112,8 +119,11 @@ pub struct CountersConfig {
     /// The namespace: every Redis key and the feed channel start with `<key_prefix>:`; in
     /// SQLite every row is keyed by it.
     pub key_prefix: String,
-    /// How long an eventId is remembered as counted (the deduplication window).
-    pub seen_ttl: Duration,
+    /// The deduplication window: an event whose `occurredAt` is within it is deduplicated by
+    /// its eventId's marker, kept until the window has passed since it occurred; an older
+    /// event is *late* (see [`Counters`]). Memory is about one marker per event of the
+    /// last window.
+    pub dedup_window: Duration,
     /// Width of the recorded throughput buckets, in seconds (at least 1).
     pub bucket_seconds: u64,
     /// How long a throughput bucket is kept after its start.
@@ -126,7 +136,7 @@ impl CountersConfig {
     pub fn new(key_prefix: impl Into<String>) -> Self {
         Self {
             key_prefix: key_prefix.into(),
-            seen_ttl: Duration::from_secs(7 * 24 * 3600),
+            dedup_window: Duration::from_secs(3600),
             bucket_seconds: 1,
             bucket_retention: Duration::from_secs(3600),
             max_custom_types: 20,
@@ -142,8 +152,21 @@ impl CountersConfig {
     }
 
     /// The deduplication window in whole seconds (at least 1).
-    fn seen_ttl_seconds(&self) -> i64 {
-        i64::try_from(self.seen_ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+    fn window_seconds(&self) -> i64 {
+        i64::try_from(self.dedup_window.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    /// Whether an event that occurred at `occurred_at` is late at `now`: older than the
+    /// deduplication window, so its marker may be gone. Callers record a late event live
+    /// only when the event log stored it for the first time (see [`Counters`]).
+    pub fn is_late(&self, occurred_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        occurred_at.timestamp() < now.timestamp().saturating_sub(self.window_seconds())
+    }
+
+    /// Start (Unix seconds) of the minute of markers holding an event of `occurred_at`; a
+    /// minute's markers are kept until [`MARKER_MINUTE`] plus the window after its start.
+    fn marker_minute(occurred_at: DateTime<Utc>) -> i64 {
+        occurred_at.timestamp().div_euclid(MARKER_MINUTE) * MARKER_MINUTE
     }
 
     fn bucket_width(&self) -> i64 {
@@ -170,12 +193,52 @@ pub struct RecordOutcome {
     pub duplicates: usize,
 }
 
-/// Whether recorded events go out on the live feed.
+/// Markers are grouped by the minute their event occurred in.
+const MARKER_MINUTE: i64 = 60;
+/// How long a rebuild's mark lasts unless renewed ([`Counters::renew_rebuild`]): a rebuilder
+/// that died is replaced after this.
+pub const REBUILD_LEASE: Duration = Duration::from_secs(60);
+
+/// How events are recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
-    Publish,
-    Quiet,
+pub enum Recording<'a> {
+    /// As they happen: published on the live feed; a late event is marked as counted.
+    Live,
+    /// A replay of the event log by the rebuild holding this token (from
+    /// [`Counters::begin_rebuild`]): nothing is published and late events are not marked
+    /// (the log holds each event once); refused with [`CountersError::RebuildSuperseded`]
+    /// once another rebuild began.
+    Rebuild(&'a RebuildToken),
 }
+
+/// The mark of one rebuild of the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildToken(String);
+
+impl RebuildToken {
+    fn new() -> Self {
+        Self(format!("rebuilding:{}", uuid::Uuid::new_v4()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether the counters hold everything counted since they began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountersState {
+    /// Built (or rebuilt) and kept since.
+    Intact,
+    /// A rebuild is under way (its lease has not run out).
+    Rebuilding,
+    /// Never built, or the store lost them (a Redis without persistence restarted): rebuild
+    /// them from the event log.
+    Lost,
+}
+
+/// The state mark's values (the rebuild's own token while one runs).
+const INTACT: &str = "intact";
 
 /// The live feed: each newly counted event, in the order they were counted.
 pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
@@ -183,10 +246,22 @@ pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
 /// The counters port. Consumers hold an `Arc<dyn Counters>`.
 ///
 /// The contract every adapter keeps (checked by the conformance suite):
-/// - **Idempotence**: within the deduplication window ([`CountersConfig::seen_ttl`]) each
-///   eventId is counted, and published on the feed, at most once, however often and however
-///   concurrently it is recorded (repeats inside one batch included). Each event is counted
-///   all or nothing: a crash never leaves it half counted.
+/// - **Idempotence**: an event whose `occurredAt` is within the deduplication window
+///   ([`CountersConfig::dedup_window`]) is counted, and published on the feed, at most once
+///   per eventId, however often and however concurrently it is recorded (repeats inside one
+///   batch included): its marker is kept until the window has passed since it occurred.
+///   A *late* event ([`CountersConfig::is_late`]) may have lost its marker, so the caller
+///   decides: it records a late event live only when the event log stored it for the first
+///   time (an event stored before was counted then, or is counted by the next rebuild); a
+///   late event recorded live is marked for another window, so a concurrent rebuild does not
+///   count it again. Each event is counted all or nothing: a crash never leaves it half
+///   counted. Markers are therefore bounded by the events of one window, whatever the
+///   uptime.
+/// - **State**: [`Counters::state`] says whether the counters are intact; a store that lost
+///   them (or never had them) says [`CountersState::Lost`]. A rebuild
+///   ([`Counters::begin_rebuild`], replays with [`Recording::Rebuild`], renewed at least
+///   every [`REBUILD_LEASE`], [`Counters::finish_rebuild`]) is exclusive: beginning one
+///   supersedes any other, whose later writes are refused.
 /// - **Counters**: `submitted` (job.created), `started`, `completed`, `failed` (every
 ///   job.failed), `retried` (job.failed with `payload.willRetry = true`), `deadLettered`, in
 ///   total and per job type. The built-in types always have their own counters, the first
@@ -210,18 +285,44 @@ pub trait Counters: Send + Sync + 'static {
     fn config(&self) -> &CountersConfig;
 
     /// Counts and publishes each event whose eventId was not counted before, in atomic
-    /// writes of at most [`MAX_EVENTS_PER_WRITE`] events.
+    /// writes of at most [`MAX_EVENTS_PER_WRITE`] events ([`Recording::Live`]).
     async fn record_batch(&self, events: &[EventEnvelope]) -> Result<RecordOutcome> {
-        self.record(events, Feed::Publish).await
+        self.record(events, Recording::Live).await
     }
 
-    /// [`Counters::record_batch`], publishing the newly counted events on the live feed or
-    /// not (a rebuild from the event log replays old events: they are no news).
-    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome>;
+    /// Records `events` live or as part of a rebuild (see [`Recording`]).
+    async fn record(
+        &self,
+        events: &[EventEnvelope],
+        recording: Recording<'_>,
+    ) -> Result<RecordOutcome> {
+        self.record_at(events, recording, Utc::now()).await
+    }
 
-    /// Forgets everything of this prefix: counters, types, throughput and which events were
-    /// counted. Followed by a replay of the event log, it rebuilds the counters.
-    async fn reset(&self) -> Result<()>;
+    /// [`Counters::record`] as of `now` (which decides what is late and which markers are
+    /// old enough to forget).
+    async fn record_at(
+        &self,
+        events: &[EventEnvelope],
+        recording: Recording<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome>;
+
+    /// Whether the counters are intact, being rebuilt, or lost.
+    async fn state(&self) -> Result<CountersState>;
+
+    /// Forgets everything of this prefix (counters, types, throughput, markers) and marks
+    /// the counters as being rebuilt by the returned token, superseding any other rebuild.
+    /// Followed by a replay of the whole event log, it rebuilds the counters.
+    async fn begin_rebuild(&self) -> Result<RebuildToken>;
+
+    /// Extends the rebuild's lease by [`REBUILD_LEASE`]; `false` when it was superseded (or
+    /// the store lost its mark), and the rebuild must stop.
+    async fn renew_rebuild(&self, token: &RebuildToken) -> Result<bool>;
+
+    /// Marks the counters intact; `false` when the rebuild was superseded (or the store lost
+    /// its mark meanwhile), and nothing was marked.
+    async fn finish_rebuild(&self, token: &RebuildToken) -> Result<bool>;
 
     /// Subscribes to the live feed: every event counted after this returns is delivered.
     /// The stream ends when the subscription is lost (subscribe again to resume).

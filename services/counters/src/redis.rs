@@ -1,12 +1,23 @@
 //! The counters in Redis.
 //!
-//! - **One Lua script call per write** ([`Counters::record_batch`]): for each event it runs
-//!   `SET <prefix>:seen:<eventId> 1 NX EX <ttl>` and only when that succeeds increments the
-//!   totals, the per-type counters and the throughput bucket and publishes the event. A script
-//!   is atomic, so a crash never leaves an event half counted, and a write costs one round
+//! - **One Lua script call per write** ([`Counters::record_batch`]): for each event it checks
+//!   and sets the event's marker and only when the event is new increments the totals, the
+//!   per-type counters and the throughput bucket and publishes the event. A script is
+//!   atomic, so a crash never leaves an event half counted, and a write costs one round
 //!   trip.
-//! - **Deduplication window**: the seen-markers expire after [`CountersConfig::seen_ttl`]
-//!   (default 7 days): a redelivery later than that would be counted again.
+//! - **Markers, bounded**: an event within the deduplication window is marked in the set
+//!   `<prefix>:seen:<minute>` of the minute it occurred in; the minutes are indexed in the
+//!   sorted set `<prefix>:seen-minutes`, and each script call deletes the sets of minutes
+//!   older than the window (plus that minute). A late event recorded live is marked in the
+//!   sorted set `<prefix>:seen-late` (scored by when it was counted, trimmed after the
+//!   window); a rebuild checks both and marks nothing. So markers hold about one member per
+//!   event of the last window, in a few keys without a TTL: an eviction policy of
+//!   `volatile-*` never takes them (Redis should not evict at all: `noeviction`, its
+//!   default).
+//! - **State**: `<prefix>:state` holds `intact`, or a rebuild's token with a TTL of
+//!   [`REBUILD_LEASE`]; a Redis without persistence loses it with everything else, so a
+//!   restart reads as [`CountersState::Lost`]. A rebuild's writes check the token inside
+//!   the script.
 //! - **Keys**: hash `<prefix>:totals`; hash `<prefix>:by-type` with fields
 //!   `<type>:<counter>`; the admitted custom types in the set `<prefix>:custom-types`
 //!   (decided inside the script so concurrent recorders agree); throughput hashes
@@ -21,6 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -30,9 +42,10 @@ use redis::aio::ConnectionManager;
 use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
-    BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError, EventFeed,
-    Feed, MAX_EVENTS_PER_WRITE, RecordOutcome, Result, TypeClass, bucket_field_of, by_type_list,
-    classify_type, counter_slot, counters_of, zero_counters,
+    BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError,
+    CountersState, EventFeed, INTACT, MAX_EVENTS_PER_WRITE, REBUILD_LEASE, RebuildToken,
+    RecordOutcome, Recording, Result, TypeClass, bucket_field_of, by_type_list, classify_type,
+    counter_slot, counters_of, zero_counters,
 };
 
 /// The counters of one key prefix in one Redis.
@@ -53,23 +66,49 @@ impl std::fmt::Debug for RedisCounters {
 
 /// Records up to [`MAX_EVENTS_PER_WRITE`] events; see the module documentation.
 ///
-/// KEYS: totals, by-type, custom-types, then per event its seen-marker and its bucket.
-/// ARGV: seen ttl (s), custom type cap, channel ('' publishes nothing), then per event:
-/// counters (space-separated), job type, type class (b built-in, c custom, o other), bucket
-/// field ('' for none), bucket expiry (Unix seconds), the envelope as JSON ('' when not
-/// published).
+/// KEYS: totals, by-type, custom-types, seen-minutes, seen-late, state, then per event its
+/// minute's marker set and its throughput bucket.
+/// ARGV: custom type cap, channel ('' publishes nothing), now and window (Unix seconds),
+/// the prefix of the marker sets, the rebuild token ('' when live), then per event: mode (w
+/// within the window, l late and live, r late in a rebuild), its minute, its eventId,
+/// counters (space-separated), job type, type class (b built-in, c custom, o other),
+/// bucket field ('' for none), bucket expiry (Unix seconds), the envelope as JSON ('' when
+/// not published). Returns the number counted, or -1 when the rebuild was superseded.
 static RECORD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local totals, by_type, custom_types = KEYS[1], KEYS[2], KEYS[3]
-local seen_ttl, cap, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local minutes, late, state = KEYS[4], KEYS[5], KEYS[6]
+local cap, channel = tonumber(ARGV[1]), ARGV[2]
+local now, window, seen_prefix, token = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+if token ~= '' and redis.call('GET', state) ~= token then
+  return -1
+end
+for _, minute in ipairs(redis.call('ZRANGEBYSCORE', minutes, '-inf', '(' .. (now - window - 60), 'LIMIT', 0, 32)) do
+  redis.call('UNLINK', seen_prefix .. minute)
+  redis.call('ZREM', minutes, minute)
+end
+redis.call('ZREMRANGEBYSCORE', late, '-inf', '(' .. (now - window))
 local counted = 0
-for i = 0, (#KEYS - 3) / 2 - 1 do
-  local seen, bucket = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-  local a = 4 + 6 * i
-  local counters, job_type, class = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local bucket_field, bucket_expiry, event = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  if redis.call('SET', seen, '1', 'NX', 'EX', seen_ttl) then
+for i = 0, (#KEYS - 6) / 2 - 1 do
+  local marker, bucket = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
+  local a = 7 + 9 * i
+  local mode, minute, event_id = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local counters, job_type, class = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local bucket_field, bucket_expiry, event = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
+  local new
+  if mode == 'w' then
+    new = redis.call('SADD', marker, event_id) == 1
+    if new then
+      redis.call('ZADD', minutes, minute, minute)
+    end
+  else
+    new = redis.call('SISMEMBER', marker, event_id) == 0 and not redis.call('ZSCORE', late, event_id)
+    if new and mode == 'l' then
+      redis.call('ZADD', late, now, event_id)
+    end
+  end
+  if new then
     counted = counted + 1
     if class == 'c' and redis.call('SISMEMBER', custom_types, job_type) == 0 then
       if redis.call('SCARD', custom_types) < cap then
@@ -94,6 +133,24 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
   end
 end
 return counted
+",
+    )
+});
+
+/// Renews (ARGV[2] = lease in ms) or finishes (ARGV[2] = '') the rebuild whose token is
+/// ARGV[1]; 1 when it still held the state, 0 when not.
+static REBUILD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
 ",
     )
 });
@@ -130,20 +187,34 @@ impl RedisCounters {
         ))
     }
 
-    async fn record_chunk(&self, events: &[EventEnvelope], feed: Feed) -> Result<usize> {
-        let publish = feed == Feed::Publish;
+    async fn record_chunk(
+        &self,
+        events: &[EventEnvelope],
+        recording: Recording<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (publish, token) = match recording {
+            Recording::Live => (true, ""),
+            Recording::Rebuild(token) => (false, token.as_str()),
+        };
         let mut invocation = RECORD_SCRIPT.prepare_invoke();
         invocation
             .key(self.key("totals"))
             .key(self.key("by-type"))
             .key(self.key("custom-types"))
-            .arg(self.config.seen_ttl_seconds())
+            .key(self.key("seen-minutes"))
+            .key(self.key("seen-late"))
+            .key(self.key("state"))
             .arg(self.config.max_custom_types)
             .arg(if publish {
                 self.channel()
             } else {
                 String::new()
-            });
+            })
+            .arg(now.timestamp())
+            .arg(self.config.window_seconds())
+            .arg(self.key("seen:"))
+            .arg(token);
         let retention = self.config.retention_seconds();
         for event in events {
             let json = if publish {
@@ -154,6 +225,12 @@ impl RedisCounters {
             } else {
                 String::new()
             };
+            let mode = match (self.config.is_late(event.occurred_at, now), publish) {
+                (false, _) => "w",
+                (true, true) => "l",
+                (true, false) => "r",
+            };
+            let minute = CountersConfig::marker_minute(event.occurred_at);
             let bucket_start = self.config.bucket_start(event.occurred_at);
             let (job_type, class) = classify_type(event);
             let class = match class {
@@ -163,8 +240,11 @@ impl RedisCounters {
             };
             let bucket_field = bucket_field_of(event.event_type).map_or("", |i| BUCKET_FIELDS[i]);
             invocation
-                .key(self.key(&format!("seen:{}", event.event_id)))
+                .key(self.key(&format!("seen:{minute}")))
                 .key(self.bucket_key(bucket_start))
+                .arg(mode)
+                .arg(minute)
+                .arg(event.event_id.to_string())
                 .arg(counters_of(event).join(" "))
                 .arg(job_type)
                 .arg(class)
@@ -173,8 +253,20 @@ impl RedisCounters {
                 .arg(json);
         }
         let mut connection = self.connection.clone();
-        let counted: usize = invocation.invoke_async(&mut connection).await?;
-        Ok(counted)
+        let counted: i64 = invocation.invoke_async(&mut connection).await?;
+        usize::try_from(counted).map_err(|_| CountersError::RebuildSuperseded)
+    }
+
+    async fn rebuild_step(&self, token: &RebuildToken, lease: Option<Duration>) -> Result<bool> {
+        let mut connection = self.connection.clone();
+        let held: i64 = REBUILD_SCRIPT
+            .key(self.key("state"))
+            .arg(token.as_str())
+            .arg(lease.map_or(String::new(), |l| l.as_millis().to_string()))
+            .arg(INTACT)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(held == 1)
     }
 }
 
@@ -192,24 +284,51 @@ impl Counters for RedisCounters {
         &self.config
     }
 
-    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome> {
+    async fn record_at(
+        &self,
+        events: &[EventEnvelope],
+        recording: Recording<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
         let mut outcome = RecordOutcome::default();
         for chunk in events.chunks(MAX_EVENTS_PER_WRITE) {
-            let counted = self.record_chunk(chunk, feed).await?;
+            let counted = self.record_chunk(chunk, recording, now).await?;
             outcome.counted += counted;
             outcome.duplicates += chunk.len().saturating_sub(counted);
         }
         Ok(outcome)
     }
 
-    /// Subscribes on a dedicated connection; the subscription is confirmed by Redis when
-    /// this returns. The stream ends when that connection is lost (pub/sub has no replay).
-    async fn reset(&self) -> Result<()> {
+    async fn state(&self) -> Result<CountersState> {
         let mut connection = self.connection.clone();
+        let state: Option<String> = redis::cmd("GET")
+            .arg(self.key("state"))
+            .query_async(&mut connection)
+            .await?;
+        Ok(match state.as_deref() {
+            Some(INTACT) => CountersState::Intact,
+            Some(_) => CountersState::Rebuilding,
+            None => CountersState::Lost,
+        })
+    }
+
+    async fn begin_rebuild(&self) -> Result<RebuildToken> {
+        let token = RebuildToken::new();
+        let mut connection = self.connection.clone();
+        // The mark first: a rebuild still writing is refused from here on.
+        redis::cmd("SET")
+            .arg(self.key("state"))
+            .arg(token.as_str())
+            .arg("PX")
+            .arg(REBUILD_LEASE.as_millis().to_string())
+            .query_async::<()>(&mut connection)
+            .await?;
         let mut doomed = vec![
             self.key("totals"),
             self.key("by-type"),
             self.key("custom-types"),
+            self.key("seen-minutes"),
+            self.key("seen-late"),
         ];
         for pattern in [self.key("seen:*"), self.key("throughput:*")] {
             let mut cursor: u64 = 0;
@@ -235,9 +354,19 @@ impl Counters for RedisCounters {
                 .query_async::<i64>(&mut connection)
                 .await?;
         }
-        Ok(())
+        Ok(token)
     }
 
+    async fn renew_rebuild(&self, token: &RebuildToken) -> Result<bool> {
+        self.rebuild_step(token, Some(REBUILD_LEASE)).await
+    }
+
+    async fn finish_rebuild(&self, token: &RebuildToken) -> Result<bool> {
+        self.rebuild_step(token, None).await
+    }
+
+    /// Subscribes on a dedicated connection; the subscription is confirmed by Redis when
+    /// this returns. The stream ends when that connection is lost (pub/sub has no replay).
     async fn subscribe(&self) -> Result<EventFeed> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(self.channel()).await?;
@@ -322,4 +451,45 @@ fn parse_count(field: &str, value: &str) -> Result<u64> {
         field: field.to_string(),
         value: value.to_string(),
     })
+}
+
+/// What only the Redis adapter promises: how few keys its markers take.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contracts::event_envelope::EventType;
+
+    #[tokio::test]
+    async fn markers_take_one_key_per_minute_not_one_per_event() {
+        let prefix = observatory_test_support::unique_name();
+        let url = observatory_test_support::redis_url();
+        let counters = RedisCounters::connect(&url, &prefix)
+            .await
+            .expect("connect");
+        let now = Utc::now();
+        let minute = chrono::Duration::seconds(60);
+        let events: Vec<EventEnvelope> = (0..600)
+            .map(|i| {
+                crate::conformance::event(EventType::JobCreated, "sleep", now - minute * (i % 3))
+            })
+            .collect();
+        let recorded = counters.record_batch(&events).await.expect("record");
+        assert_eq!(recorded.counted, 600);
+
+        let mut connection = counters.connection.clone();
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut connection)
+            .await
+            .expect("keys");
+        keys.sort();
+        let markers = keys.iter().filter(|k| k.contains(":seen:")).count();
+        assert_eq!(markers, 3, "600 events of 3 minutes: {keys:?}");
+        assert!(keys.len() < 20, "{keys:?}");
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut connection)
+            .await
+            .expect("clean up");
+    }
 }

@@ -6,11 +6,13 @@
 //!   whole write back, so an event is never half counted. Writes of one process are also
 //!   serialized by a mutex held until the events are published, so the feed's order is the
 //!   order of the commits.
-//! - **Tables** (`migrations/sqlite`): seen eventIds with their expiry, totals, per-type
-//!   counters, admitted custom types, throughput buckets; every row keyed by the key prefix.
-//!   Expired seen-markers and buckets are pruned lazily, at the start of each write. A bucket
-//!   whose retention has already passed when its event is recorded is not written (in Redis
-//!   it would expire at once).
+//! - **Tables** (`migrations/sqlite`): markers (eventIds with their expiry: the window after
+//!   the minute the event occurred in, or, for a late event recorded live, the window after
+//!   it was counted; a rebuild marks no late event), totals, per-type counters, admitted
+//!   custom types, throughput buckets, the state (`intact` or a rebuild's token and lease);
+//!   every row keyed by the key prefix. Expired markers and buckets are pruned lazily, at the
+//!   start of each write. A bucket whose retention has already passed when its event is
+//!   recorded is not written (in Redis it would expire at once).
 //! - **Live feed**: an in-process [`broadcast`] channel; each newly counted event is sent on
 //!   it after its transaction committed. A subscriber sees the events counted while it is
 //!   subscribed, through this [`SqliteCounters`] (and its clones) only: the metrics engine
@@ -31,8 +33,9 @@ use tokio::sync::{Mutex, broadcast};
 use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
-    BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError, EventFeed,
-    Feed, MAX_EVENTS_PER_WRITE, OTHER_TYPE, RecordOutcome, Result, TypeClass, bucket_field_of,
+    BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError,
+    CountersState, EventFeed, INTACT, MARKER_MINUTE, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
+    REBUILD_LEASE, RebuildToken, RecordOutcome, Recording, Result, TypeClass, bucket_field_of,
     by_type_list, classify_type, counter_slot, counters_of, zero_counters,
 };
 
@@ -116,14 +119,24 @@ struct Increments {
 impl Inner {
     /// Counts the events not counted before in one transaction, then publishes them (unless
     /// quiet).
-    async fn write(&self, events: Vec<EventEnvelope>, feed: Feed) -> Result<usize> {
+    async fn write(
+        &self,
+        events: Vec<EventEnvelope>,
+        token: Option<RebuildToken>,
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
         let _serialized = self.write.lock().await;
         let prefix = self.config.key_prefix.as_str();
-        let now = Utc::now().timestamp();
-        let seen_until = now.saturating_add(self.config.seen_ttl_seconds());
+        let now = at.timestamp();
+        let window = self.config.window_seconds();
         let retention = self.config.retention_seconds();
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(token) = &token
+            && state_of(&mut tx, prefix, now).await?.as_deref() != Some(token.as_str())
+        {
+            return Err(CountersError::RebuildSuperseded);
+        }
         sqlx::query("DELETE FROM counters_seen WHERE prefix = ? AND expires_at <= ?")
             .bind(prefix)
             .bind(now)
@@ -146,17 +159,47 @@ impl Inner {
         let mut increments = Increments::default();
         let mut counted = Vec::new();
         for event in events {
-            let first_time = sqlx::query(
-                "INSERT INTO counters_seen (prefix, event_id, expires_at) VALUES (?, ?, ?)
-                 ON CONFLICT (prefix, event_id) DO NOTHING",
-            )
-            .bind(prefix)
-            .bind(event.event_id.to_string())
-            .bind(seen_until)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
+            let event_id = event.event_id.to_string();
+            let late = self.config.is_late(event.occurred_at, at);
+            let first_time = if late {
+                let marked: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM counters_seen WHERE prefix = ? AND event_id = ?",
+                )
+                .bind(prefix)
+                .bind(&event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                marked.is_none()
+            } else {
+                true
+            };
+            // Within the window every event is marked; a late one only when recorded live.
+            let expires_at = if !late {
+                Some(
+                    CountersConfig::marker_minute(event.occurred_at)
+                        .saturating_add(MARKER_MINUTE)
+                        .saturating_add(window),
+                )
+            } else if first_time && token.is_none() {
+                Some(now.saturating_add(window))
+            } else {
+                None
+            };
+            let first_time =
+                match expires_at {
+                    Some(expires_at) => sqlx::query(
+                        "INSERT INTO counters_seen (prefix, event_id, expires_at) VALUES (?, ?, ?)
+                         ON CONFLICT (prefix, event_id) DO NOTHING",
+                    )
+                    .bind(prefix)
+                    .bind(&event_id)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1,
+                    None => first_time,
+                };
             if !first_time {
                 continue;
             }
@@ -245,13 +288,73 @@ impl Inner {
         tx.commit().await?;
 
         let count = counted.len();
-        if feed == Feed::Publish {
+        if token.is_none() {
             for event in counted {
                 // Fails only when nobody is subscribed, which is fine: the feed keeps no history.
                 let _ = self.feed.send(event);
             }
         }
         Ok(count)
+    }
+}
+
+/// The state row of `prefix` as of `now` (a rebuild's token whose lease ran out reads as no
+/// state: lost).
+async fn state_of(
+    connection: &mut sqlx::SqliteConnection,
+    prefix: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT state FROM counters_state
+         WHERE prefix = ? AND (lease_until IS NULL OR lease_until > ?)",
+    )
+    .bind(prefix)
+    .bind(now)
+    .fetch_optional(connection)
+    .await?)
+}
+
+async fn set_state(
+    connection: &mut sqlx::SqliteConnection,
+    prefix: &str,
+    state: &str,
+    lease_until: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO counters_state (prefix, state, lease_until) VALUES (?, ?, ?)
+         ON CONFLICT (prefix) DO UPDATE SET state = excluded.state, lease_until = excluded.lease_until",
+    )
+    .bind(prefix)
+    .bind(state)
+    .bind(lease_until)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// When a rebuild's lease taken now runs out (Unix seconds).
+fn lease_end() -> i64 {
+    let lease = i64::try_from(REBUILD_LEASE.as_secs()).unwrap_or(i64::MAX);
+    Utc::now().timestamp().saturating_add(lease)
+}
+
+impl SqliteCounters {
+    /// Renews (with the lease's end) or finishes (`None`) the rebuild of `token`.
+    async fn rebuild_step(&self, token: &RebuildToken, lease_until: Option<i64>) -> Result<bool> {
+        let _serialized = self.inner.write.lock().await;
+        let prefix = self.inner.config.key_prefix.as_str();
+        let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = Utc::now().timestamp();
+        if state_of(&mut tx, prefix, now).await?.as_deref() != Some(token.as_str()) {
+            return Ok(false);
+        }
+        match lease_until {
+            Some(until) => set_state(&mut tx, prefix, token.as_str(), Some(until)).await?,
+            None => set_state(&mut tx, prefix, INTACT, None).await?,
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
@@ -266,13 +369,23 @@ impl Counters for SqliteCounters {
         &self.inner.config
     }
 
-    async fn record(&self, events: &[EventEnvelope], feed: Feed) -> Result<RecordOutcome> {
+    async fn record_at(
+        &self,
+        events: &[EventEnvelope],
+        recording: Recording<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
+        let token = match recording {
+            Recording::Live => None,
+            Recording::Rebuild(token) => Some(token.clone()),
+        };
         let mut outcome = RecordOutcome::default();
         for chunk in events.chunks(MAX_EVENTS_PER_WRITE) {
             let inner = Arc::clone(&self.inner);
             let write = tokio::spawn({
                 let chunk = chunk.to_vec();
-                async move { inner.write(chunk, feed).await }
+                let token = token.clone();
+                async move { inner.write(chunk, token, now).await }
             });
             let counted = match write.await {
                 Ok(counted) => counted?,
@@ -285,8 +398,24 @@ impl Counters for SqliteCounters {
         Ok(outcome)
     }
 
-    async fn reset(&self) -> Result<()> {
+    async fn state(&self) -> Result<CountersState> {
+        let mut connection = self.inner.pool.acquire().await?;
+        let now = Utc::now().timestamp();
+        Ok(
+            match state_of(&mut connection, &self.inner.config.key_prefix, now)
+                .await?
+                .as_deref()
+            {
+                Some(INTACT) => CountersState::Intact,
+                Some(_) => CountersState::Rebuilding,
+                None => CountersState::Lost,
+            },
+        )
+    }
+
+    async fn begin_rebuild(&self) -> Result<RebuildToken> {
         let _serialized = self.inner.write.lock().await;
+        let token = RebuildToken::new();
         let prefix = self.inner.config.key_prefix.as_str();
         let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await?;
         for table in [
@@ -303,8 +432,17 @@ impl Counters for SqliteCounters {
             .execute(&mut *tx)
             .await?;
         }
+        set_state(&mut tx, prefix, token.as_str(), Some(lease_end())).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(token)
+    }
+
+    async fn renew_rebuild(&self, token: &RebuildToken) -> Result<bool> {
+        self.rebuild_step(token, Some(lease_end())).await
+    }
+
+    async fn finish_rebuild(&self, token: &RebuildToken) -> Result<bool> {
+        self.rebuild_step(token, None).await
     }
 
     async fn subscribe(&self) -> Result<EventFeed> {

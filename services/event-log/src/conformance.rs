@@ -213,7 +213,8 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
         first,
         AppendOutcome {
             inserted: 2,
-            duplicates: 1
+            duplicates: 1,
+            already_stored: vec![2],
         }
     );
     let second = log
@@ -224,7 +225,8 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
         second,
         AppendOutcome {
             inserted: 1,
-            duplicates: 1
+            duplicates: 1,
+            already_stored: vec![0],
         }
     );
     let redelivered = log
@@ -235,7 +237,8 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
         redelivered,
         AppendOutcome {
             inserted: 0,
-            duplicates: 3
+            duplicates: 3,
+            already_stored: vec![0, 1, 2],
         }
     );
     // A redelivery with different content is still the stored event (the eventId decides).
@@ -245,7 +248,8 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
         log.append_batch(&[altered]).await.expect("altered"),
         AppendOutcome {
             inserted: 0,
-            duplicates: 1
+            duplicates: 1,
+            already_stored: vec![0],
         }
     );
     assert_eq!(
@@ -291,7 +295,8 @@ async fn every_valid_example_round_trips_exactly(log: Arc<dyn EventLog>) {
         outcome,
         AppendOutcome {
             inserted: originals.len(),
-            duplicates: 0
+            duplicates: 0,
+            already_stored: Vec::new(),
         }
     );
 

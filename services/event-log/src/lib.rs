@@ -122,12 +122,15 @@ pub enum EventLogError {
 pub type Result<T, E = EventLogError> = std::result::Result<T, E>;
 
 /// What [`EventLog::append_batch`] did with a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AppendOutcome {
     /// Events stored by this call.
     pub inserted: usize,
     /// Events that were already stored (earlier, or earlier in the same batch).
     pub duplicates: usize,
+    /// The positions in the batch of those duplicates, ascending: the metrics engine counts
+    /// an event older than the counters' deduplication window only when this call stored it.
+    pub already_stored: Vec<usize>,
 }
 
 /// Which events [`EventLog::list_events`] returns; every field narrows the selection.

@@ -154,12 +154,15 @@ impl EventLog for MongoEventLog {
             Ok(result) => Ok(AppendOutcome {
                 inserted: result.inserted_ids.len(),
                 duplicates: 0,
+                already_stored: Vec::new(),
             }),
             Err(error) => {
-                let duplicates = duplicates_only(&error).ok_or(error)?;
+                let mut already_stored = duplicates_only(&error).ok_or(error)?;
+                already_stored.sort_unstable();
                 Ok(AppendOutcome {
-                    inserted: events.len().saturating_sub(duplicates),
-                    duplicates,
+                    inserted: events.len().saturating_sub(already_stored.len()),
+                    duplicates: already_stored.len(),
+                    already_stored,
                 })
             }
         }
@@ -252,9 +255,9 @@ fn from_stored(stored: RawDocumentBuf) -> Result<EventEnvelope> {
         .map_err(|source| EventLogError::CorruptDocument { id, source })
 }
 
-/// How many write errors `error` holds if every one of them is a duplicate key (the events
-/// were stored before), or `None` when anything else went wrong.
-fn duplicates_only(error: &mongodb::error::Error) -> Option<usize> {
+/// The batch positions of the write errors `error` holds if every one of them is a duplicate
+/// key (the events were stored before), or `None` when anything else went wrong.
+fn duplicates_only(error: &mongodb::error::Error) -> Option<Vec<usize>> {
     match error.kind.as_ref() {
         mongodb::error::ErrorKind::InsertMany(failure) => {
             if failure.write_concern_error.is_some() {
@@ -263,7 +266,7 @@ fn duplicates_only(error: &mongodb::error::Error) -> Option<usize> {
             let write_errors = failure.write_errors.as_deref().unwrap_or_default();
             let all_duplicates =
                 !write_errors.is_empty() && write_errors.iter().all(|e| e.code == DUPLICATE_KEY);
-            all_duplicates.then_some(write_errors.len())
+            all_duplicates.then(|| write_errors.iter().map(|e| e.index).collect())
         }
         _ => None,
     }

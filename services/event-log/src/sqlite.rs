@@ -138,7 +138,8 @@ impl EventLog for SqliteEventLog {
         let rows = events.iter().map(Row::of).collect::<Result<Vec<_>>>()?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = 0;
-        for row in rows {
+        let mut already_stored = Vec::new();
+        for (index, row) in rows.into_iter().enumerate() {
             let done = sqlx::query(
                 "INSERT INTO events
                     (event_id, job_id, event_type, occurred_at_ms, occurred_at_sub_ms_ns, envelope)
@@ -156,12 +157,15 @@ impl EventLog for SqliteEventLog {
             // 0 rows: the eventId is stored already (before, or earlier in this batch).
             if done.rows_affected() > 0 {
                 inserted += 1;
+            } else {
+                already_stored.push(index);
             }
         }
         tx.commit().await?;
         Ok(AppendOutcome {
             inserted,
             duplicates: events.len() - inserted,
+            already_stored,
         })
     }
 
@@ -259,7 +263,8 @@ mod tests {
                 other.append_batch(&events).await.expect("redeliver"),
                 AppendOutcome {
                     inserted: 0,
-                    duplicates: 3
+                    duplicates: 3,
+                    already_stored: vec![0, 1, 2],
                 }
             );
             log.close().await;

@@ -1,5 +1,6 @@
 //! The consumer: connections (with retries), batches, dead letters, stores, acknowledgements.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -125,13 +126,24 @@ pub(crate) async fn consume(
     };
     let _ = shared.counters.set(counters.clone());
     let _ = shared.event_log.set(event_log.clone());
-    // Counters lost while the log kept everything: rebuild them before counting anew. A store
-    // that fails here is retried by the consumer anyway; the rebuild is then left to
-    // `observatory reconcile`.
-    match crate::reconcile_if_lost(event_log.as_ref(), counters.as_ref()).await {
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "could not check or rebuild the counters at start"),
-    }
+    // Counters lost while the log kept everything (a Redis restart): rebuilt now and whenever
+    // the store loses them again, beside the consumption (both are idempotent).
+    tokio::spawn({
+        let (event_log, counters, shutdown) =
+            (event_log.clone(), counters.clone(), shutdown.clone());
+        let rebuilds = metrics.rebuilds.clone();
+        async move {
+            crate::reconcile::watch_counters(
+                event_log.as_ref(),
+                counters.as_ref(),
+                &shutdown,
+                |_| {
+                    rebuilds.inc();
+                },
+            )
+            .await;
+        }
+    });
 
     let topology = backends.broker.topology().clone();
     let mut engine = Engine {
@@ -313,7 +325,7 @@ impl Engine {
                 return Ok(());
             };
             let events: Vec<EventEnvelope> = valid.iter().map(|(_, event)| event.clone()).collect();
-            let stored = self.store(&events).await;
+            let stored = self.store(&events, shutdown).await;
             // An event the log can never store would block the queue forever: dead-letter it
             // and store the rest of the batch (the stores are idempotent, so repeating the
             // events already written is harmless).
@@ -384,16 +396,66 @@ impl Engine {
     }
 
     /// Both stores; the event log first, so that a counted event is always in the log.
-    async fn store(&self, events: &[EventEnvelope]) -> Result<(), StoreError> {
+    ///
+    /// An event older than the counters' deduplication window may have lost its marker, so
+    /// the log decides: it is counted only when this append stored it. That makes the
+    /// append's answer precious, so a failed count is retried here (not by a redelivery,
+    /// which would find the event stored) until it succeeds or the engine stops.
+    async fn store(
+        &self,
+        events: &[EventEnvelope],
+        shutdown: &CancellationToken,
+    ) -> Result<(), StoreError> {
         let started = Instant::now();
         let appended = self.event_log.append_batch(events).await;
         self.observe_write(EVENT_LOG, started, appended.is_ok());
         let appended = appended?;
 
-        let started = Instant::now();
-        let recorded = self.counters.record_batch(events).await;
-        self.observe_write(COUNTERS, started, recorded.is_ok());
-        let recorded = recorded?;
+        let now = Utc::now();
+        let config = self.counters.config();
+        let stored_before: Vec<usize> = appended
+            .already_stored
+            .iter()
+            .copied()
+            .filter(|&i| {
+                events
+                    .get(i)
+                    .is_some_and(|e| config.is_late(e.occurred_at, now))
+            })
+            .collect();
+        let to_count: Cow<'_, [EventEnvelope]> = if stored_before.is_empty() {
+            Cow::Borrowed(events)
+        } else {
+            self.metrics
+                .late_duplicates
+                .inc_by(stored_before.len() as u64);
+            Cow::Owned(
+                events
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| stored_before.binary_search(i).is_err())
+                    .map(|(_, e)| e.clone())
+                    .collect(),
+            )
+        };
+
+        let mut backoff = Backoff::default();
+        let recorded = loop {
+            let started = Instant::now();
+            let recorded = self.counters.record_batch(&to_count).await;
+            self.observe_write(COUNTERS, started, recorded.is_ok());
+            match recorded {
+                Ok(recorded) => break recorded,
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%error, events = to_count.len(), retry_in = ?delay, "counting a stored batch failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return Err(error.into()),
+                    }
+                }
+            }
+        };
 
         self.metrics
             .duplicates
@@ -402,12 +464,12 @@ impl Engine {
         self.metrics
             .duplicates
             .with_label_values(&[COUNTERS])
-            .inc_by(recorded.duplicates as u64);
+            .inc_by((recorded.duplicates + stored_before.len()) as u64);
         tracing::info!(
             events = events.len(),
             stored = appended.inserted,
             counted = recorded.counted,
-            duplicates = recorded.duplicates.max(appended.duplicates),
+            duplicates = (recorded.duplicates + stored_before.len()).max(appended.duplicates),
             "batch stored"
         );
         Ok(())

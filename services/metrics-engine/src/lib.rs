@@ -37,9 +37,13 @@
 //!   connection, and the broker requeues whatever was prefetched but not yet handled.
 //!
 //! **Counters can be rebuilt.** The event log keeps every event; the counters are its
-//! projection. At start, counters that are empty while the event log is not (a restarted Redis
-//! without persistence) are rebuilt from the log before consuming ([`reconcile_if_lost`]), and
-//! `observatory reconcile` rebuilds them on demand ([`reconcile`]).
+//! projection. The engine checks at start and every [`CHECK_INTERVAL`] that the counters'
+//! store still holds them (its state mark; a restarted Redis without persistence lost it) and
+//! rebuilds them from the log beside the consumption when not ([`reconcile_if_lost`]);
+//! `observatory reconcile` rebuilds them on demand ([`reconcile`]). The counters' markers are
+//! bounded by their deduplication window; an event older than that is counted only when this
+//! engine's append stored it in the log for the first time, so a late redelivery is never
+//! counted twice.
 //!
 //! **Operations.** The HTTP server serves the contract's operational endpoints
 //! (`openapi/operations.yaml`): `/healthz`, `/readyz` (RabbitMQ consuming, Redis and MongoDB
@@ -65,7 +69,8 @@ use observatory_runtime::shutdown::CancellationToken;
 use observatory_validation::SchemaError;
 
 pub use crate::reconcile::{
-    ReconcileConfig, ReconcileError, Reconciled, reconcile, reconcile_if_lost, run_reconcile,
+    CHECK_INTERVAL, ReconcileConfig, ReconcileError, Reconciled, reconcile, reconcile_if_lost,
+    run_reconcile,
 };
 
 use crate::engine::{DependencyCheck, Shared};

@@ -2,7 +2,9 @@
 //! to each). Labels are bounded: event types, stores and rejection codes, never ids.
 
 use observatory_runtime::metrics::ServiceMetrics;
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+};
 
 use crate::validate::{EVENT_TYPES, Rejection};
 
@@ -29,6 +31,10 @@ pub(crate) struct EngineMetrics {
     pub(crate) event_lag: Histogram,
     /// Ready messages waiting in the metrics queue (refreshed every few seconds).
     pub(crate) queue_depth: IntGauge,
+    /// Redelivered events older than the deduplication window, not counted again.
+    pub(crate) late_duplicates: IntCounter,
+    /// Rebuilds of the counters from the event log this engine completed.
+    pub(crate) rebuilds: IntCounter,
 }
 
 fn valid<T>(result: prometheus::Result<T>) -> T {
@@ -98,6 +104,15 @@ impl EngineMetrics {
             "Ready messages waiting in the metrics-engine queue",
         ));
 
+        let late_duplicates = valid(IntCounter::new(
+            "metrics_engine_late_duplicates_total",
+            "Redelivered events older than the counters' deduplication window, which the event log already had: not counted again",
+        ));
+        let rebuilds = valid(IntCounter::new(
+            "metrics_engine_counters_rebuilds_total",
+            "Rebuilds of the counters from the event log (at start or after the counters' store lost them)",
+        ));
+
         // Every label value exists from the start, so each family is exposed (at zero)
         // before the first event.
         for event_type in EVENT_TYPES {
@@ -120,6 +135,8 @@ impl EngineMetrics {
         service.register(Box::new(store_write_duration.clone()));
         service.register(Box::new(event_lag.clone()));
         service.register(Box::new(queue_depth.clone()));
+        service.register(Box::new(late_duplicates.clone()));
+        service.register(Box::new(rebuilds.clone()));
         Self {
             consumed,
             duplicates,
@@ -129,6 +146,8 @@ impl EngineMetrics {
             store_write_duration,
             event_lag,
             queue_depth,
+            late_duplicates,
+            rebuilds,
         }
     }
 }

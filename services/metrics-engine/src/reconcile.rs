@@ -1,20 +1,30 @@
 //! Rebuilding the counters from the event log. The event log keeps every event for good; the
 //! counters (and their throughput buckets) are a projection of it, which a Redis without
 //! persistence loses on restart. [`reconcile`] forgets the counters and replays the whole log
-//! into them through the normal, idempotent recording (each event counted once by its
-//! eventId), quietly: the live feed hears nothing of old events.
+//! into them, quietly (the live feed hears nothing of old events), as one exclusive rebuild
+//! of the counters port: beginning it supersedes any other rebuild, and the store's mark of
+//! it (renewed every page) tells when the store lost it midway, which starts it over.
 //!
-//! It is safe while metrics engines run: they write the event log before they count, so an
-//! event counted live before the reset is in the log and is counted again by the replay, and
-//! one counted live after the reset is skipped by the replay (or the other way round).
+//! It is safe while metrics engines run: they write the event log before they count, and the
+//! markers dedupe what both the replay and a live engine count (a late event recorded live
+//! is marked too; see `observatory_counters::Counters`).
+//!
+//! The metrics engine checks the counters' state at start and every
+//! [`CHECK_INTERVAL`] ([`watch_counters`]) and rebuilds them when the store lost them, so a
+//! Redis restart loses nothing visible for longer than that and the replay.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use observatory_counters::{Counters, CountersError, Feed};
+use observatory_counters::{Counters, CountersError, CountersState, Recording};
 use observatory_event_log::{EventFilter, EventLog, EventLogError};
+use observatory_runtime::shutdown::CancellationToken;
 
 /// Events read from the log per page (and counted per write).
 const PAGE: usize = 500;
+/// How often the metrics engine checks that the counters are intact.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// Rebuilds started over (the store lost the rebuild's mark) before giving up.
+const ATTEMPTS: usize = 3;
 
 /// What a reconciliation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +41,10 @@ pub enum ReconcileError {
     EventLog(#[from] EventLogError),
     #[error("writing the counters: {0}")]
     Counters(#[from] CountersError),
+    #[error("another rebuild of the counters took over (it rebuilds them)")]
+    Superseded,
+    #[error("the counters' store lost the rebuild's mark {ATTEMPTS} times in a row")]
+    KeptLosingTheMark,
 }
 
 /// Rebuilds the counters from the event log (see the module documentation).
@@ -38,49 +52,97 @@ pub async fn reconcile(
     event_log: &dyn EventLog,
     counters: &dyn Counters,
 ) -> Result<Reconciled, ReconcileError> {
+    for attempt in 1..=ATTEMPTS {
+        match rebuild(event_log, counters).await {
+            Err(ReconcileError::Counters(CountersError::RebuildSuperseded))
+            | Err(ReconcileError::Superseded) => {
+                // Another rebuild holds the mark: leave the work to it. No mark at all: the
+                // store lost it (restarted) midway, so start over.
+                if counters.state().await? != CountersState::Lost {
+                    return Err(ReconcileError::Superseded);
+                }
+                tracing::warn!(
+                    attempt,
+                    "the counters' store lost the rebuild midway; starting over"
+                );
+            }
+            done => return done,
+        }
+    }
+    Err(ReconcileError::KeptLosingTheMark)
+}
+
+async fn rebuild(
+    event_log: &dyn EventLog,
+    counters: &dyn Counters,
+) -> Result<Reconciled, ReconcileError> {
     let started = Instant::now();
-    counters.reset().await?;
+    let token = counters.begin_rebuild().await?;
     let mut done = Reconciled::default();
     let mut cursor = None;
     loop {
         let page = event_log
             .list_events(&EventFilter::default(), PAGE, cursor.as_ref())
             .await?;
-        let recorded = counters.record(&page.items, Feed::Quiet).await?;
+        let recorded = counters
+            .record(&page.items, Recording::Rebuild(&token))
+            .await?;
         done.events += page.items.len() as u64;
         done.counted += recorded.counted as u64;
+        if !counters.renew_rebuild(&token).await? {
+            return Err(ReconcileError::Superseded);
+        }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
+    if !counters.finish_rebuild(&token).await? {
+        return Err(ReconcileError::Superseded);
+    }
     tracing::info!(events = done.events, counted = done.counted, took = ?started.elapsed(), "counters rebuilt from the event log");
     Ok(done)
 }
 
-/// At start: when the counters are empty but the event log is not (the counters' store lost
-/// its data, e.g. a Redis without persistence restarted), rebuilds them. `Ok(None)` when
-/// there was nothing to do.
+/// When the counters' store lost them (or never had them: a new deployment), rebuilds them.
+/// `Ok(None)` when they are intact, or another rebuild is under way.
 pub async fn reconcile_if_lost(
     event_log: &dyn EventLog,
     counters: &dyn Counters,
 ) -> Result<Option<Reconciled>, ReconcileError> {
-    let overview = counters
-        .overview(1, counters.config().bucket_seconds)
-        .await?;
-    let t = &overview.totals;
-    let counted = t.submitted + t.started + t.completed + t.failed + t.retried + t.dead_lettered;
-    if counted > 0 {
+    if counters.state().await? != CountersState::Lost {
         return Ok(None);
     }
-    let logged = event_log
-        .list_events(&EventFilter::default(), 1, None)
-        .await?;
-    if logged.items.is_empty() {
-        return Ok(None);
+    tracing::info!(
+        "the counters are not intact (new, or their store lost them); rebuilding them from the event log"
+    );
+    match reconcile(event_log, counters).await {
+        Err(ReconcileError::Superseded) => Ok(None),
+        done => done.map(Some),
     }
-    tracing::warn!("the counters are empty but the event log is not; rebuilding them");
-    reconcile(event_log, counters).await.map(Some)
+}
+
+/// The metrics engine's watch: [`reconcile_if_lost`] now and every [`CHECK_INTERVAL`] until
+/// `shutdown`; `on_rebuilt` hears of each completed rebuild.
+pub async fn watch_counters(
+    event_log: &dyn EventLog,
+    counters: &dyn Counters,
+    shutdown: &CancellationToken,
+    on_rebuilt: impl Fn(&Reconciled),
+) {
+    loop {
+        match reconcile_if_lost(event_log, counters).await {
+            Ok(Some(done)) => on_rebuilt(&done),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not check or rebuild the counters; trying again later")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// `observatory reconcile`: which counters to rebuild from which event log (flags, or the

@@ -369,6 +369,58 @@ async fn every_event_is_stored_once_and_counted_once_even_when_redelivered() {
     engine.stop().await;
 }
 
+/// An event older than the counters' deduplication window may outlive its marker (markers
+/// are bounded by the window); when it is redelivered then, the event log, which already has
+/// it, keeps it from being counted twice.
+#[tokio::test]
+async fn a_late_redelivery_is_not_counted_again_after_its_marker_is_gone() {
+    let world = World::new(|_| {}).await;
+    let engine = world.start().await;
+    let hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let mut events = fresh_events(valid_examples().len());
+    for event in &mut events {
+        event["occurredAt"] = Value::from(hours_ago.clone());
+    }
+    world.publish(&events).await;
+    world.wait_stored_and_counted(&events).await;
+
+    // Every marker gone, as once the window has passed.
+    let client = redis::Client::open(redis_url()).expect("Redis URL");
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis is reachable");
+    let prefix = &world.config.redis_prefix;
+    let mut markers: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:seen*"))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    assert!(!markers.is_empty(), "the late events were marked");
+    markers.sort();
+    redis::cmd("DEL")
+        .arg(&markers)
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("forget the markers");
+
+    world.publish(&events).await;
+    let n = events.len() as f64;
+    wait_until("the late redeliveries are handled", || async {
+        let metrics = scrape(&engine).await;
+        sample(
+            &metrics,
+            "observatory_metrics_engine_late_duplicates_total",
+            &[],
+        ) == Some(n)
+    })
+    .await;
+    world
+        .assert_stored_and_counted_once(&events.iter().map(event_id).collect())
+        .await;
+    engine.stop().await;
+}
+
 #[tokio::test]
 async fn invalid_messages_are_dead_lettered_with_a_reason_and_neither_stored_nor_counted() {
     let world = World::new(|_| {}).await;
