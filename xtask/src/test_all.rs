@@ -80,6 +80,20 @@ pub fn run(root: &Path) -> Result<()> {
             cargo(root, &["test", "--workspace", "--locked", "--no-fail-fast"])
         }
     })?;
+    // Last and alone: it restarts Redis and raises RabbitMQ's memory alarm for a moment.
+    step(
+        "fault matrix, short form (cargo xtask chaos --short)",
+        || {
+            crate::chaos::run(
+                root,
+                &crate::chaos::ChaosArgs {
+                    short: true,
+                    only: None,
+                    rate: None,
+                },
+            )
+        },
+    )?;
     eprintln!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -71,8 +71,15 @@ impl Fault {
             }
             Fault::RabbitMqMemoryAlarm => {
                 sh("rabbitmqctl -q set_vm_memory_high_watermark absolute 1")?;
-                tokio::time::sleep(OUTAGE).await;
+                let noticed = system.wait_gateways_unready(OUTAGE).await;
+                tokio::time::sleep(OUTAGE.saturating_sub(noticed.unwrap_or(OUTAGE))).await;
+                // Lifted whatever happened: the machine's RabbitMQ must not stay blocked.
                 sh("rabbitmqctl -q set_vm_memory_high_watermark 0.4")?;
+                if noticed.is_none() {
+                    bail!(
+                        "no gateway became not-ready while RabbitMQ's memory alarm blocked publishing"
+                    );
+                }
             }
             Fault::PostgresRestart => {
                 sh(

@@ -29,8 +29,8 @@ struct Args {
     /// The `observatory` binary to run.
     #[arg(long)]
     observatory: std::path::PathBuf,
-    /// The short form (what `cargo xtask test` runs): killed roles and replicas, no server
-    /// restarts.
+    /// The short form (what `cargo xtask test` runs): a killed processor, a killed `up`, the
+    /// memory alarm, a Redis restart and the replicas.
     #[arg(long)]
     short: bool,
     /// Only the scenarios whose name contains this.
@@ -95,7 +95,7 @@ fn scenarios() -> Vec<Scenario> {
             "RabbitMQ memory alarm on/off",
             one,
             Fault::RabbitMqMemoryAlarm,
-            false,
+            true,
         ),
         scenario(
             "PostgreSQL restart (immediate)",
@@ -103,7 +103,7 @@ fn scenarios() -> Vec<Scenario> {
             Fault::PostgresRestart,
             false,
         ),
-        scenario("Redis restart (data lost)", one, Fault::RedisRestart, false),
+        scenario("Redis restart (data lost)", one, Fault::RedisRestart, true),
         scenario(
             "MongoDB wire server restart",
             one,

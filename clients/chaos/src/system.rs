@@ -272,6 +272,26 @@ impl System {
         self.wait_ready(index).await
     }
 
+    /// Waits until every gateway answers `/readyz` with an error (it noticed an outage);
+    /// how long that took, or `None` if one was still ready after `within`.
+    pub async fn wait_gateways_unready(&self, within: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            let mut all = true;
+            for gateway in &self.gateways {
+                let ready = reqwest::get(format!("{gateway}/readyz"))
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                all &= !ready;
+            }
+            if all {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
     /// Waits until every process answers `/readyz` (after a server came back).
     pub async fn wait_all_ready(&self) -> Result<()> {
         for index in 0..self.processes.len() {
