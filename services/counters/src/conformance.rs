@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::contracts::event_envelope::{EventEnvelope, EventType};
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
-    Counters, CountersConfig, CountersError, CountersState, EventFeed, MAX_EVENTS_PER_WRITE,
-    OTHER_TYPE, RecordOutcome, Recording, RedisCounters, SqliteCounters,
+    Counters, CountersConfig, CountersError, CountersState, EventFeed, IntactMark,
+    MAX_EVENTS_PER_WRITE, OTHER_TYPE, RecordOutcome, Recording, RedisCounters, SqliteCounters,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +59,7 @@ conformance!(
     a_reset_and_a_quiet_replay_rebuild_the_counters_without_news,
     the_state_says_lost_rebuilding_or_intact_and_one_rebuild_wins,
     late_events_are_marked_when_recorded_live_and_not_in_a_rebuild,
+    guarded_late_events_are_left_to_a_rebuild_that_began_since,
     markers_are_forgotten_once_the_window_has_passed,
 );
 
@@ -875,13 +876,21 @@ async fn the_state_says_lost_rebuilding_or_intact_and_one_rebuild_wins(backend: 
         outcome(history.len(), 0)
     );
     assert!(store.finish_rebuild(&second).await.expect("finish"));
-    assert_eq!(store.state().await.expect("state"), CountersState::Intact);
+    let CountersState::Intact(mark) = store.state().await.expect("state") else {
+        panic!("a finished rebuild leaves the counters intact");
+    };
     assert_eq!(
         store.overview_at(now, 1, 1).await.expect("overview").totals,
         counters_of_lifecycle()
     );
-    // A finished rebuild's token is spent.
+    // A finished rebuild's token is spent; the next rebuild changes the intact mark.
     assert!(!store.renew_rebuild(&second).await.expect("renew"));
+    let third = store.begin_rebuild().await.expect("begin");
+    assert!(store.finish_rebuild(&third).await.expect("finish"));
+    let CountersState::Intact(next) = store.state().await.expect("state") else {
+        panic!("intact again");
+    };
+    assert_ne!(next, mark);
     assert!(matches!(
         store.record(&history, Recording::Rebuild(&second)).await,
         Err(CountersError::RebuildSuperseded)
@@ -983,5 +992,40 @@ async fn markers_are_forgotten_once_the_window_has_passed(backend: Backend) {
     assert_eq!(record(much_later, vec![unrelated]).await, outcome(1, 0));
     assert!(test.config.is_late(t, much_later));
     assert_eq!(record(much_later, batch.clone()).await, outcome(50, 0));
+    test.finish().await;
+}
+
+async fn guarded_late_events_are_left_to_a_rebuild_that_began_since(backend: Backend) {
+    let test = backend.open().await;
+    let store = &test.counters;
+    let token = store.begin_rebuild().await.expect("begin");
+    assert!(store.finish_rebuild(&token).await.expect("finish"));
+    let CountersState::Intact(mark) = store.state().await.expect("state") else {
+        panic!("intact after a rebuild");
+    };
+    let now = Utc::now();
+    let window = chrono::Duration::from_std(test.config.dedup_window).expect("window");
+    let late = || event(EventType::JobCreated, "sleep", now - window * 2);
+    let guarded = |events: Vec<EventEnvelope>, mark: IntactMark| async move {
+        store
+            .record(&events, Recording::LiveGuarded(&mark))
+            .await
+            .expect("record")
+    };
+    // While the mark holds, a guarded late event counts like a live one.
+    assert_eq!(guarded(vec![late()], mark.clone()).await, outcome(1, 0));
+
+    // Once a rebuild began, guarded late events are left to its replay; recent ones are not
+    // guarded (their markers dedupe them).
+    let _rebuild = store.begin_rebuild().await.expect("begin again");
+    let recent = event(EventType::JobCreated, "sleep", now);
+    assert_eq!(
+        guarded(vec![late(), recent], mark.clone()).await,
+        outcome(1, 1)
+    );
+    assert_eq!(
+        store.overview_at(now, 1, 1).await.expect("overview").totals,
+        counters(1, 0, 0, 0, 0, 0)
+    );
     test.finish().await;
 }

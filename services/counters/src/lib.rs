@@ -204,6 +204,10 @@ pub const REBUILD_LEASE: Duration = Duration::from_secs(60);
 pub enum Recording<'a> {
     /// As they happen: published on the live feed; a late event is marked as counted.
     Live,
+    /// [`Recording::Live`], except that a late event is counted (and marked) only while the
+    /// counters are still in the intact state `mark` (read before its events were appended
+    /// to the event log): once a rebuild began, its replay counts them, so it is left to it.
+    LiveGuarded(&'a IntactMark),
     /// A replay of the event log by the rebuild holding this token (from
     /// [`Counters::begin_rebuild`]): nothing is published and late events are not marked
     /// (the log holds each event once); refused with [`CountersError::RebuildSuperseded`]
@@ -226,10 +230,10 @@ impl RebuildToken {
 }
 
 /// Whether the counters hold everything counted since they began.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CountersState {
-    /// Built (or rebuilt) and kept since.
-    Intact,
+    /// Built (or rebuilt) and kept since; the mark changes with every rebuild.
+    Intact(IntactMark),
     /// A rebuild is under way (its lease has not run out).
     Rebuilding,
     /// Never built, or the store lost them (a Redis without persistence restarted): rebuild
@@ -237,8 +241,27 @@ pub enum CountersState {
     Lost,
 }
 
-/// The state mark's values (the rebuild's own token while one runs).
-const INTACT: &str = "intact";
+/// The mark of intact counters, new with every rebuild (see [`Recording::LiveGuarded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntactMark(String);
+
+impl IntactMark {
+    fn new() -> Self {
+        Self(format!("{INTACT}{}", uuid::Uuid::new_v4()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The mark a stored state value names, if it is one of intact counters.
+    fn parse(state: &str) -> Option<Self> {
+        state.starts_with(INTACT).then(|| Self(state.to_owned()))
+    }
+}
+
+/// The state values: an [`IntactMark`] starts with this; a rebuild's token does not.
+const INTACT: &str = "intact:";
 
 /// The live feed: each newly counted event, in the order they were counted.
 pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
@@ -252,11 +275,11 @@ pub type EventFeed = Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>;
 ///   batch included): its marker is kept until the window has passed since it occurred.
 ///   A *late* event ([`CountersConfig::is_late`]) may have lost its marker, so the caller
 ///   decides: it records a late event live only when the event log stored it for the first
-///   time (an event stored before was counted then, or is counted by the next rebuild); a
-///   late event recorded live is marked for another window, so a concurrent rebuild does not
-///   count it again. Each event is counted all or nothing: a crash never leaves it half
-///   counted. Markers are therefore bounded by the events of one window, whatever the
-///   uptime.
+///   time (an event stored before was counted then), and guarded
+///   ([`Recording::LiveGuarded`]) so that it is left to a rebuild that began meanwhile; a
+///   late event recorded live is marked for another window, so a rebuild does not count it
+///   again. Each event is counted all or nothing: a crash never leaves it half counted.
+///   Markers are therefore bounded by the events of one window, whatever the uptime.
 /// - **State**: [`Counters::state`] says whether the counters are intact; a store that lost
 ///   them (or never had them) says [`CountersState::Lost`]. A rebuild
 ///   ([`Counters::begin_rebuild`], replays with [`Recording::Rebuild`], renewed at least

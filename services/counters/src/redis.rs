@@ -43,7 +43,7 @@ use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
     BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError,
-    CountersState, EventFeed, INTACT, MAX_EVENTS_PER_WRITE, REBUILD_LEASE, RebuildToken,
+    CountersState, EventFeed, IntactMark, MAX_EVENTS_PER_WRITE, REBUILD_LEASE, RebuildToken,
     RecordOutcome, Recording, Result, TypeClass, bucket_field_of, by_type_list, classify_type,
     counter_slot, counters_of, zero_counters,
 };
@@ -69,8 +69,9 @@ impl std::fmt::Debug for RedisCounters {
 /// KEYS: totals, by-type, custom-types, seen-minutes, seen-late, state, then per event its
 /// minute's marker set and its throughput bucket.
 /// ARGV: custom type cap, channel ('' publishes nothing), now and window (Unix seconds),
-/// the prefix of the marker sets, the rebuild token ('' when live), then per event: mode (w
-/// within the window, l late and live, r late in a rebuild), its minute, its eventId,
+/// the prefix of the marker sets, the rebuild token ('' when live), the intact mark late
+/// events are guarded by ('' for none), then per event: mode (w within the window, l late and
+/// live, r late in a rebuild), its minute, its eventId,
 /// counters (space-separated), job type, type class (b built-in, c custom, o other),
 /// bucket field ('' for none), bucket expiry (Unix seconds), the envelope as JSON ('' when
 /// not published). Returns the number counted, or -1 when the rebuild was superseded.
@@ -81,9 +82,11 @@ local totals, by_type, custom_types = KEYS[1], KEYS[2], KEYS[3]
 local minutes, late, state = KEYS[4], KEYS[5], KEYS[6]
 local cap, channel = tonumber(ARGV[1]), ARGV[2]
 local now, window, seen_prefix, token = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local guard = ARGV[7]
 if token ~= '' and redis.call('GET', state) ~= token then
   return -1
 end
+local late_allowed = guard == '' or redis.call('GET', state) == guard
 for _, minute in ipairs(redis.call('ZRANGEBYSCORE', minutes, '-inf', '(' .. (now - window - 60), 'LIMIT', 0, 32)) do
   redis.call('UNLINK', seen_prefix .. minute)
   redis.call('ZREM', minutes, minute)
@@ -92,7 +95,7 @@ redis.call('ZREMRANGEBYSCORE', late, '-inf', '(' .. (now - window))
 local counted = 0
 for i = 0, (#KEYS - 6) / 2 - 1 do
   local marker, bucket = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
-  local a = 7 + 9 * i
+  local a = 8 + 9 * i
   local mode, minute, event_id = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local counters, job_type, class = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local bucket_field, bucket_expiry, event = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
@@ -102,6 +105,8 @@ for i = 0, (#KEYS - 6) / 2 - 1 do
     if new then
       redis.call('ZADD', minutes, minute, minute)
     end
+  elseif mode == 'l' and not late_allowed then
+    new = false
   else
     new = redis.call('SISMEMBER', marker, event_id) == 0 and not redis.call('ZSCORE', late, event_id)
     if new and mode == 'l' then
@@ -137,8 +142,31 @@ return counted
     )
 });
 
+/// Begins a rebuild in one atomic step, so that no write lands between the mark and the
+/// wipe: sets the state (KEYS[1]) to the token ARGV[1] for ARGV[2] ms, deletes the other
+/// KEYS and every key matching the patterns ARGV[3..] (the markers' minutes and the
+/// throughput buckets: a few thousand keys at most, as both are bounded).
+static BEGIN_REBUILD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('UNLINK', KEYS[i])
+end
+for p = 3, #ARGV do
+  local keys = redis.call('KEYS', ARGV[p])
+  for i = 1, #keys, 1000 do
+    redis.call('UNLINK', unpack(keys, i, math.min(i + 999, #keys)))
+  end
+end
+return 1
+",
+    )
+});
+
 /// Renews (ARGV[2] = lease in ms) or finishes (ARGV[2] = '') the rebuild whose token is
-/// ARGV[1]; 1 when it still held the state, 0 when not.
+/// ARGV[1] (finishing sets the intact mark ARGV[3]); 1 when it still held the state, 0 when
+/// not.
 static REBUILD_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -193,9 +221,10 @@ impl RedisCounters {
         recording: Recording<'_>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let (publish, token) = match recording {
-            Recording::Live => (true, ""),
-            Recording::Rebuild(token) => (false, token.as_str()),
+        let (publish, token, guard) = match recording {
+            Recording::Live => (true, "", ""),
+            Recording::LiveGuarded(mark) => (true, "", mark.as_str()),
+            Recording::Rebuild(token) => (false, token.as_str(), ""),
         };
         let mut invocation = RECORD_SCRIPT.prepare_invoke();
         invocation
@@ -214,7 +243,8 @@ impl RedisCounters {
             .arg(now.timestamp())
             .arg(self.config.window_seconds())
             .arg(self.key("seen:"))
-            .arg(token);
+            .arg(token)
+            .arg(guard);
         let retention = self.config.retention_seconds();
         for event in events {
             let json = if publish {
@@ -263,7 +293,7 @@ impl RedisCounters {
             .key(self.key("state"))
             .arg(token.as_str())
             .arg(lease.map_or(String::new(), |l| l.as_millis().to_string()))
-            .arg(INTACT)
+            .arg(IntactMark::new().as_str())
             .invoke_async(&mut connection)
             .await?;
         Ok(held == 1)
@@ -305,9 +335,10 @@ impl Counters for RedisCounters {
             .arg(self.key("state"))
             .query_async(&mut connection)
             .await?;
-        Ok(match state.as_deref() {
-            Some(INTACT) => CountersState::Intact,
-            Some(_) => CountersState::Rebuilding,
+        Ok(match state {
+            Some(state) => {
+                IntactMark::parse(&state).map_or(CountersState::Rebuilding, CountersState::Intact)
+            }
             None => CountersState::Lost,
         })
     }
@@ -315,45 +346,19 @@ impl Counters for RedisCounters {
     async fn begin_rebuild(&self) -> Result<RebuildToken> {
         let token = RebuildToken::new();
         let mut connection = self.connection.clone();
-        // The mark first: a rebuild still writing is refused from here on.
-        redis::cmd("SET")
-            .arg(self.key("state"))
+        BEGIN_REBUILD_SCRIPT
+            .key(self.key("state"))
+            .key(self.key("totals"))
+            .key(self.key("by-type"))
+            .key(self.key("custom-types"))
+            .key(self.key("seen-minutes"))
+            .key(self.key("seen-late"))
             .arg(token.as_str())
-            .arg("PX")
             .arg(REBUILD_LEASE.as_millis().to_string())
-            .query_async::<()>(&mut connection)
+            .arg(self.key("seen:*"))
+            .arg(self.key("throughput:*"))
+            .invoke_async::<i64>(&mut connection)
             .await?;
-        let mut doomed = vec![
-            self.key("totals"),
-            self.key("by-type"),
-            self.key("custom-types"),
-            self.key("seen-minutes"),
-            self.key("seen-late"),
-        ];
-        for pattern in [self.key("seen:*"), self.key("throughput:*")] {
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut connection)
-                    .await?;
-                doomed.extend(keys);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        for chunk in doomed.chunks(1000) {
-            redis::cmd("UNLINK")
-                .arg(chunk)
-                .query_async::<i64>(&mut connection)
-                .await?;
-        }
         Ok(token)
     }
 

@@ -34,7 +34,7 @@ use crate::contracts::event_envelope::EventEnvelope;
 use crate::contracts::overview::{JobCounters, Overview};
 use crate::{
     BUCKET_FIELDS, BucketCounts, BucketPlan, Counters, CountersConfig, CountersError,
-    CountersState, EventFeed, INTACT, MARKER_MINUTE, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
+    CountersState, EventFeed, IntactMark, MARKER_MINUTE, MAX_EVENTS_PER_WRITE, OTHER_TYPE,
     REBUILD_LEASE, RebuildToken, RecordOutcome, Recording, Result, TypeClass, bucket_field_of,
     by_type_list, classify_type, counter_slot, counters_of, zero_counters,
 };
@@ -123,6 +123,7 @@ impl Inner {
         &self,
         events: Vec<EventEnvelope>,
         token: Option<RebuildToken>,
+        guard: Option<IntactMark>,
         at: DateTime<Utc>,
     ) -> Result<usize> {
         let _serialized = self.write.lock().await;
@@ -137,6 +138,10 @@ impl Inner {
         {
             return Err(CountersError::RebuildSuperseded);
         }
+        let late_allowed = match &guard {
+            Some(mark) => state_of(&mut tx, prefix, now).await?.as_deref() == Some(mark.as_str()),
+            None => true,
+        };
         sqlx::query("DELETE FROM counters_seen WHERE prefix = ? AND expires_at <= ?")
             .bind(prefix)
             .bind(now)
@@ -161,6 +166,9 @@ impl Inner {
         for event in events {
             let event_id = event.event_id.to_string();
             let late = self.config.is_late(event.occurred_at, at);
+            if late && token.is_none() && !late_allowed {
+                continue;
+            }
             let first_time = if late {
                 let marked: Option<i64> = sqlx::query_scalar(
                     "SELECT 1 FROM counters_seen WHERE prefix = ? AND event_id = ?",
@@ -351,7 +359,7 @@ impl SqliteCounters {
         }
         match lease_until {
             Some(until) => set_state(&mut tx, prefix, token.as_str(), Some(until)).await?,
-            None => set_state(&mut tx, prefix, INTACT, None).await?,
+            None => set_state(&mut tx, prefix, IntactMark::new().as_str(), None).await?,
         }
         tx.commit().await?;
         Ok(true)
@@ -375,17 +383,18 @@ impl Counters for SqliteCounters {
         recording: Recording<'_>,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
-        let token = match recording {
-            Recording::Live => None,
-            Recording::Rebuild(token) => Some(token.clone()),
+        let (token, guard) = match recording {
+            Recording::Live => (None, None),
+            Recording::LiveGuarded(mark) => (None, Some(mark.clone())),
+            Recording::Rebuild(token) => (Some(token.clone()), None),
         };
         let mut outcome = RecordOutcome::default();
         for chunk in events.chunks(MAX_EVENTS_PER_WRITE) {
             let inner = Arc::clone(&self.inner);
             let write = tokio::spawn({
                 let chunk = chunk.to_vec();
-                let token = token.clone();
-                async move { inner.write(chunk, token, now).await }
+                let (token, guard) = (token.clone(), guard.clone());
+                async move { inner.write(chunk, token, guard, now).await }
             });
             let counted = match write.await {
                 Ok(counted) => counted?,
@@ -402,12 +411,9 @@ impl Counters for SqliteCounters {
         let mut connection = self.inner.pool.acquire().await?;
         let now = Utc::now().timestamp();
         Ok(
-            match state_of(&mut connection, &self.inner.config.key_prefix, now)
-                .await?
-                .as_deref()
-            {
-                Some(INTACT) => CountersState::Intact,
-                Some(_) => CountersState::Rebuilding,
+            match state_of(&mut connection, &self.inner.config.key_prefix, now).await? {
+                Some(state) => IntactMark::parse(&state)
+                    .map_or(CountersState::Rebuilding, CountersState::Intact),
                 None => CountersState::Lost,
             },
         )

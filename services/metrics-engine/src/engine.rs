@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::future::{BoxFuture, join_all};
-use observatory_counters::{Counters, CountersError};
+use observatory_counters::{Counters, CountersError, CountersState, IntactMark, Recording};
 use observatory_event_log::{EventLog, EventLogError};
 use observatory_messaging::{
     BrokerError, Delivery, MessageBroker, MessageMeta, Publisher, REASON_HEADER, Topology,
@@ -179,6 +179,10 @@ pub(crate) async fn consume(
         }
     }
 }
+
+/// Events this close to the deduplication window are treated as late (their batch waits for
+/// intact counters), so that one turning late while its batch is stored is still guarded.
+const LATE_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -400,52 +404,65 @@ impl Engine {
     /// An event older than the counters' deduplication window may have lost its marker, so
     /// the log decides: it is counted only when this append stored it. That makes the
     /// append's answer precious, so a failed count is retried here (not by a redelivery,
-    /// which would find the event stored) until it succeeds or the engine stops.
+    /// which would find the event stored) until it succeeds or the engine stops. And a
+    /// rebuild of the counters replays the log without marking such events, so a batch with
+    /// one is appended only while the counters are intact, and counted only if no rebuild
+    /// began since (one that did replays it).
     async fn store(
         &self,
         events: &[EventEnvelope],
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
+        let config = self.counters.config();
+        let nearly_late = Utc::now() + LATE_MARGIN;
+        let guard = if events
+            .iter()
+            .any(|e| config.is_late(e.occurred_at, nearly_late))
+        {
+            Some(self.intact_mark(shutdown).await?)
+        } else {
+            None
+        };
+
         let started = Instant::now();
         let appended = self.event_log.append_batch(events).await;
         self.observe_write(EVENT_LOG, started, appended.is_ok());
         let appended = appended?;
 
-        let now = Utc::now();
-        let config = self.counters.config();
-        let stored_before: Vec<usize> = appended
-            .already_stored
-            .iter()
-            .copied()
-            .filter(|&i| {
-                events
-                    .get(i)
-                    .is_some_and(|e| config.is_late(e.occurred_at, now))
-            })
-            .collect();
-        let to_count: Cow<'_, [EventEnvelope]> = if stored_before.is_empty() {
-            Cow::Borrowed(events)
-        } else {
-            self.metrics
-                .late_duplicates
-                .inc_by(stored_before.len() as u64);
-            Cow::Owned(
-                events
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| stored_before.binary_search(i).is_err())
-                    .map(|(_, e)| e.clone())
-                    .collect(),
-            )
-        };
-
         let mut backoff = Backoff::default();
-        let recorded = loop {
+        let (recorded, stored_before) = loop {
+            // Decided afresh on every try: a retried event may have become late meanwhile.
+            let now = Utc::now();
+            let stored_before: Vec<usize> = appended
+                .already_stored
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    events
+                        .get(i)
+                        .is_some_and(|e| config.is_late(e.occurred_at, now))
+                })
+                .collect();
+            let to_count: Cow<'_, [EventEnvelope]> = if stored_before.is_empty() {
+                Cow::Borrowed(events)
+            } else {
+                Cow::Owned(
+                    events
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| stored_before.binary_search(i).is_err())
+                        .map(|(_, e)| e.clone())
+                        .collect(),
+                )
+            };
+            let recording = guard
+                .as_ref()
+                .map_or(Recording::Live, Recording::LiveGuarded);
             let started = Instant::now();
-            let recorded = self.counters.record_batch(&to_count).await;
+            let recorded = self.counters.record_at(&to_count, recording, now).await;
             self.observe_write(COUNTERS, started, recorded.is_ok());
             match recorded {
-                Ok(recorded) => break recorded,
+                Ok(recorded) => break (recorded, stored_before),
                 Err(error) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(%error, events = to_count.len(), retry_in = ?delay, "counting a stored batch failed; retrying");
@@ -456,6 +473,9 @@ impl Engine {
                 }
             }
         };
+        self.metrics
+            .late_duplicates
+            .inc_by(stored_before.len() as u64);
 
         self.metrics
             .duplicates
@@ -473,6 +493,25 @@ impl Engine {
             "batch stored"
         );
         Ok(())
+    }
+
+    /// The counters' intact mark, waiting while they are rebuilt (or lost, until this or
+    /// another engine rebuilt them).
+    async fn intact_mark(&self, shutdown: &CancellationToken) -> Result<IntactMark, StoreError> {
+        let mut waited = false;
+        loop {
+            if let CountersState::Intact(mark) = self.counters.state().await? {
+                return Ok(mark);
+            }
+            if !waited {
+                tracing::info!("late events wait until the counters' rebuild is over");
+                waited = true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = shutdown.cancelled() => return Err(CountersError::Cancelled.into()),
+            }
+        }
     }
 
     fn observe_write(&self, store: &str, started: Instant, ok: bool) {

@@ -42,8 +42,8 @@
 //! rebuilds them from the log beside the consumption when not ([`reconcile_if_lost`]);
 //! `observatory reconcile` rebuilds them on demand ([`reconcile`]). The counters' markers are
 //! bounded by their deduplication window; an event older than that is counted only when this
-//! engine's append stored it in the log for the first time, so a late redelivery is never
-//! counted twice.
+//! engine's append stored it in the log for the first time (and no rebuild began since), so a
+//! late redelivery is never counted twice.
 //!
 //! **Operations.** The HTTP server serves the contract's operational endpoints
 //! (`openapi/operations.yaml`): `/healthz`, `/readyz` (RabbitMQ consuming, Redis and MongoDB

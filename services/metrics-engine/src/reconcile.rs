@@ -5,9 +5,16 @@
 //! of the counters port: beginning it supersedes any other rebuild, and the store's mark of
 //! it (renewed every page) tells when the store lost it midway, which starts it over.
 //!
-//! It is safe while metrics engines run: they write the event log before they count, and the
-//! markers dedupe what both the replay and a live engine count (a late event recorded live
-//! is marked too; see `observatory_counters::Counters`).
+//! It is safe while metrics engines run: they write the event log before they count; the
+//! markers dedupe what both the replay and a live engine count; and an event older than the
+//! markers' window (which the replay does not mark) is appended by an engine only while the
+//! counters are intact and counted only if no rebuild began since (`Recording::LiveGuarded`),
+//! so either the engine or the replay counts it.
+//!
+//! What it does not cover: a Redis with RDB or AOF persistence restores an older snapshot
+//! that still says intact (run `observatory reconcile` after restoring one); and an event
+//! older than the window whose count a crash interrupted after the append is counted by the
+//! next rebuild only.
 //!
 //! The metrics engine checks the counters' state at start and every
 //! [`CHECK_INTERVAL`] ([`watch_counters`]) and rebuilds them when the store lost them, so a

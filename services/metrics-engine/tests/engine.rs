@@ -421,6 +421,50 @@ async fn a_late_redelivery_is_not_counted_again_after_its_marker_is_gone() {
     engine.stop().await;
 }
 
+/// A rebuild replays the log without marking events older than the window, so the engine
+/// stores such events only while the counters are intact: during a rebuild they wait, and
+/// are then stored and counted once.
+#[tokio::test]
+async fn late_events_wait_for_a_rebuild_and_are_counted_once() {
+    let world = World::new(|_| {}).await;
+    let engine = world.start().await;
+    // Let the engine's own first check settle the new counters, then rebuild by hand.
+    wait_until("the counters are intact", || async {
+        matches!(
+            world.counters.state().await,
+            Ok(observatory_counters::CountersState::Intact(_))
+        )
+    })
+    .await;
+    let rebuild = world
+        .counters
+        .begin_rebuild()
+        .await
+        .expect("begin a rebuild");
+
+    let hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let mut events = fresh_events(valid_examples().len());
+    for event in &mut events {
+        event["occurredAt"] = Value::from(hours_ago.clone());
+    }
+    world.publish(&events).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        world.stored_ids().await.is_empty(),
+        "late events wait while the counters are rebuilt"
+    );
+
+    assert!(
+        world
+            .counters
+            .finish_rebuild(&rebuild)
+            .await
+            .expect("finish")
+    );
+    world.wait_stored_and_counted(&events).await;
+    engine.stop().await;
+}
+
 #[tokio::test]
 async fn invalid_messages_are_dead_lettered_with_a_reason_and_neither_stored_nor_counted() {
     let world = World::new(|_| {}).await;
