@@ -147,8 +147,17 @@ async fn run(args: Args) -> Result<()> {
         .enumerate()
     {
         eprintln!("==> {}", scenario.name);
-        let name = format!("chaos_{}_{index}", std::process::id());
-        let mut system = system::System::start(&args.observatory, &name, scenario.shape).await?;
+        // obs_test_: `cargo xtask test` drops such leftover databases.
+        let name = format!("obs_test_chaos_{}_{index}", std::process::id());
+        let mut system = match system::System::start(&args.observatory, &name, scenario.shape).await
+        {
+            Ok(system) => system,
+            Err(error) => {
+                eprintln!("    could not start the system: {error:#}");
+                rows.push(Row::failed(scenario.name, &format!("{error:#}")));
+                continue;
+            }
+        };
         let load = load::Load::start(system.gateways(), args.rate);
         let progress = load::Progress::start(&system.read_model);
         tokio::time::sleep(BEFORE).await;
@@ -177,10 +186,17 @@ async fn run(args: Args) -> Result<()> {
         match row {
             Ok(row) => {
                 eprintln!("    {}", row.line());
+                if row.ok() {
+                    // The processes' logs are kept only where something went wrong.
+                    let _ = std::fs::remove_dir_all(system::logs_of(&name));
+                } else {
+                    eprintln!("    logs: {}", system::logs_of(&name).display());
+                }
                 rows.push(row);
             }
             Err(error) => {
                 eprintln!("    could not run: {error:#}");
+                eprintln!("    logs: {}", system::logs_of(&name).display());
                 rows.push(Row::failed(scenario.name, &error.to_string()));
             }
         }

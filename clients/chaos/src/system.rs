@@ -74,6 +74,11 @@ pub struct System {
     data_dir: Option<PathBuf>,
 }
 
+/// Where the processes of scenario `name` write their logs (and `up` its data).
+pub fn logs_of(name: &str) -> PathBuf {
+    PathBuf::from("target/chaos").join(name)
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -87,7 +92,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 impl System {
     pub async fn start(bin: &Path, name: &str, shape: Shape) -> Result<Self> {
-        let logs = PathBuf::from("target/chaos").join(name);
+        let logs = logs_of(name);
         std::fs::create_dir_all(&logs).context("creating target/chaos")?;
         let admin = env_or(
             "OBSERVATORY_TEST_POSTGRES_URL",
