@@ -49,6 +49,14 @@ async fn listening(addr: &str) -> Result<()> {
     bail!("nothing listens on {addr} two minutes after the restart")
 }
 
+/// Stops a server, leaves it down for [`OUTAGE`], starts it and waits until it listens.
+async fn restart(stop: &str, start: &str, addr: &str) -> Result<()> {
+    sh(stop)?;
+    tokio::time::sleep(OUTAGE).await;
+    sh(start)?;
+    listening(addr).await
+}
+
 impl Fault {
     /// Injects the fault and ends it; returns when it ended.
     pub async fn inject(self, system: &mut System) -> Result<Instant> {
@@ -57,16 +65,20 @@ impl Fault {
             Fault::Kill(role) => system.kill_and_restart(Some(role)).await?,
             Fault::KillUp => system.kill_and_restart(None).await?,
             Fault::RabbitMqRestartApp => {
-                sh("rabbitmqctl -q stop_app")?;
-                tokio::time::sleep(OUTAGE).await;
-                sh("rabbitmqctl -q start_app")?;
-                listening("127.0.0.1:5672").await?;
+                restart(
+                    "rabbitmqctl -q stop_app",
+                    "rabbitmqctl -q start_app",
+                    "127.0.0.1:5672",
+                )
+                .await?;
             }
             Fault::RabbitMqKillNode => {
-                sh("pkill -9 -x beam.smp || true")?;
-                tokio::time::sleep(OUTAGE).await;
-                sh("rabbitmq-server -detached")?;
-                listening("127.0.0.1:5672").await?;
+                restart(
+                    "pkill -9 -x beam.smp || true",
+                    "rabbitmq-server -detached",
+                    "127.0.0.1:5672",
+                )
+                .await?;
                 sh("rabbitmqctl -q await_startup")?;
             }
             Fault::RabbitMqMemoryAlarm => {
@@ -82,28 +94,29 @@ impl Fault {
                 }
             }
             Fault::PostgresRestart => {
-                sh(
-                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main stop -m immediate",
-                )?;
-                tokio::time::sleep(OUTAGE).await;
-                sh("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")?;
-                listening("127.0.0.1:5432").await?;
+                let cluster = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main";
+                restart(
+                    &format!("{cluster} stop -m immediate"),
+                    &format!("{cluster} start"),
+                    "127.0.0.1:5432",
+                )
+                .await?;
             }
             Fault::RedisRestart => {
-                sh("redis-cli shutdown nosave || true")?;
-                tokio::time::sleep(OUTAGE).await;
-                sh(
+                restart(
+                    "redis-cli shutdown nosave || true",
                     "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
-                )?;
-                listening("127.0.0.1:6379").await?;
+                    "127.0.0.1:6379",
+                )
+                .await?;
             }
             Fault::MongoRestart => {
-                sh("pkill -9 -f '[s]ecantusd-py' || true")?;
-                tokio::time::sleep(OUTAGE).await;
-                sh(
+                restart(
+                    "pkill -9 -f '[s]ecantusd-py' || true",
                     "mkdir -p target/mongodb-standin && setsid secantusd-py --host 127.0.0.1 --port 27017 --storage-path target/mongodb-standin >> target/mongodb-standin/server.log 2>&1 < /dev/null &",
-                )?;
-                listening("127.0.0.1:27017").await?;
+                    "127.0.0.1:27017",
+                )
+                .await?;
             }
         }
         let over = Instant::now();

@@ -62,6 +62,17 @@ fn fresh_events(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// One of each example, each with a fresh eventId, that occurred three hours ago: older
+/// than the counters' deduplication window.
+fn late_events() -> Vec<Value> {
+    let hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let mut events = fresh_events(valid_examples().len());
+    for event in &mut events {
+        event["occurredAt"] = Value::from(hours_ago.clone());
+    }
+    events
+}
+
 fn event_id(event: &Value) -> Uuid {
     event["eventId"]
         .as_str()
@@ -376,11 +387,7 @@ async fn every_event_is_stored_once_and_counted_once_even_when_redelivered() {
 async fn a_late_redelivery_is_not_counted_again_after_its_marker_is_gone() {
     let world = World::new(|_| {}).await;
     let engine = world.start().await;
-    let hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
-    let mut events = fresh_events(valid_examples().len());
-    for event in &mut events {
-        event["occurredAt"] = Value::from(hours_ago.clone());
-    }
+    let events = late_events();
     world.publish(&events).await;
     world.wait_stored_and_counted(&events).await;
 
@@ -442,11 +449,7 @@ async fn late_events_wait_for_a_rebuild_and_are_counted_once() {
         .await
         .expect("begin a rebuild");
 
-    let hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
-    let mut events = fresh_events(valid_examples().len());
-    for event in &mut events {
-        event["occurredAt"] = Value::from(hours_ago.clone());
-    }
+    let events = late_events();
     world.publish(&events).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
