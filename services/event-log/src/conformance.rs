@@ -215,6 +215,7 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
             inserted: 2,
             duplicates: 1,
             already_stored: vec![2],
+            refused: Vec::new(),
         }
     );
     let second = log
@@ -227,6 +228,7 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
             inserted: 1,
             duplicates: 1,
             already_stored: vec![0],
+            refused: Vec::new(),
         }
     );
     let redelivered = log
@@ -239,6 +241,7 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
             inserted: 0,
             duplicates: 3,
             already_stored: vec![0, 1, 2],
+            refused: Vec::new(),
         }
     );
     // A redelivery with different content is still the stored event (the eventId decides).
@@ -250,6 +253,7 @@ async fn duplicates_within_and_across_batches_are_stored_once(log: Arc<dyn Event
             inserted: 0,
             duplicates: 1,
             already_stored: vec![0],
+            refused: Vec::new(),
         }
     );
     assert_eq!(
@@ -297,6 +301,7 @@ async fn every_valid_example_round_trips_exactly(log: Arc<dyn EventLog>) {
             inserted: originals.len(),
             duplicates: 0,
             already_stored: Vec::new(),
+            refused: Vec::new(),
         }
     );
 

@@ -13,8 +13,24 @@ pub(crate) const SUB_MILLIS_FIELD: &str = "occurredAtSubMillisNanos";
 const OCCURRED_AT: &str = "occurredAt";
 const JOB_ID: &str = "jobId";
 
+/// MongoDB stores documents nested at most this deep, the stored document itself counting as
+/// the first level (MongoDB's documented limit: "no more than 100 levels of nesting").
+pub const MAX_NESTING: usize = 100;
+/// MongoDB's largest document, in BSON bytes (16 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
+    #[error("at {path}: nested deeper than MongoDB's {MAX_NESTING} levels")]
+    TooDeep { path: String },
+    #[error("at {path}: a key holds a NUL character, which BSON cannot represent")]
+    NulInKey { path: String },
+    #[error("the document takes {bytes} BSON bytes, beyond MongoDB's {MAX_DOCUMENT_BYTES}")]
+    TooLarge { bytes: usize },
+    /// The server refused the document with an error that MongoDB documents as a property of
+    /// the document (retrying cannot help).
+    #[error("MongoDB refused the document (code {code}): {message}")]
+    Refused { code: i32, message: String },
     #[error("at {path}: the integer {value} does not fit a BSON int64")]
     IntegerOutOfRange { path: String, value: String },
     #[error("at {path}: unexpected BSON type {found:?}")]
@@ -46,7 +62,7 @@ pub(crate) fn to_document(event: &EventEnvelope) -> Result<Document, DocumentErr
         if key == OCCURRED_AT {
             continue;
         }
-        let converted = json_to_bson(&value, &key)?;
+        let converted = json_to_bson(&value, &format!("/{key}"), 1)?;
         document.insert(key, converted);
     }
     let occurred_at = event.occurred_at;
@@ -64,7 +80,51 @@ pub(crate) fn to_document(event: &EventEnvelope) -> Result<Document, DocumentErr
     if let Some(job_id) = crate::job_id_of(event) {
         document.insert(JOB_ID, job_id.to_string());
     }
+    let bytes = encoded_len(&document);
+    if bytes > MAX_DOCUMENT_BYTES {
+        return Err(DocumentError::TooLarge { bytes });
+    }
     Ok(document)
+}
+
+/// The BSON size of `document`, computed without encoding it.
+fn encoded_len(document: &Document) -> usize {
+    fn element(key_len: usize, value: &Bson) -> usize {
+        1 + key_len + 1 + value_len(value)
+    }
+    fn value_len(value: &Bson) -> usize {
+        match value {
+            Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
+            Bson::Boolean(_) => 1,
+            Bson::Int32(_) => 4,
+            Bson::String(s) => 4 + s.len() + 1,
+            Bson::Document(d) => encoded_len(d),
+            Bson::Array(items) => {
+                4 + items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| element(decimal_len(i), item))
+                    .sum::<usize>()
+                    + 1
+            }
+            // Int64, Double, DateTime and the rest this module never writes: 8 bytes or more;
+            // an estimate is enough for those.
+            _ => 8,
+        }
+    }
+    fn decimal_len(mut n: usize) -> usize {
+        let mut digits = 1;
+        while n >= 10 {
+            n /= 10;
+            digits += 1;
+        }
+        digits
+    }
+    4 + document
+        .iter()
+        .map(|(key, value)| element(key.len(), value))
+        .sum::<usize>()
+        + 1
 }
 
 /// The envelope a stored document holds.
@@ -104,7 +164,13 @@ pub(crate) fn from_document(mut document: Document) -> Result<EventEnvelope, Doc
     Ok(serde_json::from_value(Value::Object(fields))?)
 }
 
-fn json_to_bson(value: &Value, path: &str) -> Result<Bson, DocumentError> {
+/// `value` converted, as a field of a document at nesting level `level`.
+fn json_to_bson(value: &Value, path: &str, level: usize) -> Result<Bson, DocumentError> {
+    if matches!(value, Value::Array(_) | Value::Object(_)) && level + 1 > MAX_NESTING {
+        return Err(DocumentError::TooDeep {
+            path: path.to_string(),
+        });
+    }
     Ok(match value {
         Value::Null => Bson::Null,
         Value::Bool(b) => Bson::Boolean(*b),
@@ -114,13 +180,17 @@ fn json_to_bson(value: &Value, path: &str) -> Result<Bson, DocumentError> {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| json_to_bson(item, &format!("{path}/{i}")))
+                .map(|(i, item)| json_to_bson(item, &format!("{path}/{i}"), level + 1))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(fields) => {
             let mut document = Document::new();
             for (key, item) in fields {
-                document.insert(key.clone(), json_to_bson(item, &format!("{path}/{key}"))?);
+                let item_path = format!("{path}/{key}");
+                if key.contains('\0') {
+                    return Err(DocumentError::NulInKey { path: item_path });
+                }
+                document.insert(key.clone(), json_to_bson(item, &item_path, level + 1)?);
             }
             Bson::Document(document)
         }

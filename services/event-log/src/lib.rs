@@ -67,9 +67,11 @@ pub const MAX_PAGE_SIZE: usize = 500;
 ///   every adapter, and a cursor this crate did not produce fails with
 ///   [`EventLogError::MalformedCursor`].
 /// - **Errors.** Infrastructure failures are the adapter's variant ([`EventLogError::Mongo`],
-///   [`EventLogError::Sqlite`]); an event the adapter cannot represent is
-///   [`EventLogError::Unstorable`]; a stored record that does not read back as an envelope is
-///   [`EventLogError::CorruptDocument`].
+///   [`EventLogError::Sqlite`]), retried by the caller; an event the store can never accept
+///   (beyond MongoDB's documented limits, or refused by the server with an error code that
+///   MongoDB documents as a property of the document) is not an error: it is listed in
+///   [`AppendOutcome::refused`] and the rest of the batch is stored. A stored record that does
+///   not read back as an envelope is [`EventLogError::CorruptDocument`].
 #[async_trait::async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Checks that the store answers.
@@ -106,13 +108,6 @@ pub enum EventLogError {
         cursor: String,
         reason: &'static str,
     },
-    /// An event that the adapter cannot store (MongoDB: e.g. an integer beyond the range of
-    /// i64).
-    #[error("event {event_id} cannot be stored: {source}")]
-    Unstorable {
-        event_id: Uuid,
-        source: DocumentError,
-    },
     /// A stored record that does not read back as an EventEnvelope (written by something
     /// else, or by an incompatible version).
     #[error("stored event {id} is not a valid EventEnvelope: {source}")]
@@ -131,6 +126,20 @@ pub struct AppendOutcome {
     /// The positions in the batch of those duplicates, ascending: the metrics engine counts
     /// an event older than the counters' deduplication window only when this call stored it.
     pub already_stored: Vec<usize>,
+    /// Events the store refuses for good, ascending by position; the rest of the batch is
+    /// stored. Retrying them cannot succeed, so the caller sets them aside (the metrics engine
+    /// dead-letters them) instead of retrying the batch.
+    pub refused: Vec<RefusedEvent>,
+}
+
+/// An event of a batch that the store will never accept, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedEvent {
+    /// Its position in the batch.
+    pub index: usize,
+    pub event_id: Uuid,
+    /// What the store objects to, for the dead letter's reason.
+    pub reason: String,
 }
 
 /// Which events [`EventLog::list_events`] returns; every field narrows the selection.

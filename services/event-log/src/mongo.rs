@@ -36,7 +36,9 @@ use crate::contracts::event_page::EventPage;
 use crate::contracts::page_cursor::PageCursor;
 use crate::cursor::{CursorPosition, next_cursor};
 use crate::document::{self, DocumentError};
-use crate::{AppendOutcome, EventFilter, EventLog, EventLogError, MAX_PAGE_SIZE, Result};
+use crate::{
+    AppendOutcome, EventFilter, EventLog, EventLogError, MAX_PAGE_SIZE, RefusedEvent, Result,
+};
 
 /// Name of the collection holding the events.
 pub const COLLECTION: &str = "events";
@@ -134,38 +136,65 @@ impl EventLog for MongoEventLog {
         Ok(())
     }
 
-    /// One unordered `insert_many` (the driver splits very large batches itself). Any write
-    /// error other than duplicate keys fails the call; the events that were not duplicates and
-    /// did not fail are then stored (not atomic), so retrying the whole batch is still safe.
+    /// One unordered `insert_many` (the driver splits very large batches itself) of the events
+    /// that MongoDB can hold; the others are refused before sending. Write errors that are
+    /// duplicate keys (stored before) or documented refusals of one document are reported in
+    /// the outcome; any other error fails the call, after the events that did not fail were
+    /// stored (not atomic), so retrying the whole batch is still safe.
     async fn append_batch(&self, events: &[EventEnvelope]) -> Result<AppendOutcome> {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        let documents = events
-            .iter()
-            .map(|event| {
-                document::to_document(event).map_err(|source| EventLogError::Unstorable {
+        let mut refused = Vec::new();
+        // Batch positions of the documents sent, by their position in `documents`.
+        let mut sent = Vec::with_capacity(events.len());
+        let mut documents = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            match document::to_document(event) {
+                Ok(document) => {
+                    sent.push(index);
+                    documents.push(document);
+                }
+                Err(source) => refused.push(RefusedEvent {
+                    index,
                     event_id: event.event_id.0,
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        match self.events.insert_many(documents).ordered(false).await {
-            Ok(result) => Ok(AppendOutcome {
-                inserted: result.inserted_ids.len(),
-                duplicates: 0,
-                already_stored: Vec::new(),
-            }),
-            Err(error) => {
-                let mut already_stored = duplicates_only(&error).ok_or(error)?;
-                already_stored.sort_unstable();
-                Ok(AppendOutcome {
-                    inserted: events.len().saturating_sub(already_stored.len()),
-                    duplicates: already_stored.len(),
-                    already_stored,
-                })
+                    reason: source.to_string(),
+                }),
             }
         }
+        let mut already_stored = Vec::new();
+        if !documents.is_empty()
+            && let Err(error) = self.events.insert_many(documents).ordered(false).await
+        {
+            let failures = settled_write_errors(&error).ok_or(error)?;
+            for failure in failures {
+                let Some(&index) = sent.get(failure.index) else {
+                    continue;
+                };
+                match failure.verdict {
+                    Verdict::Duplicate => already_stored.push(index),
+                    Verdict::Refused => refused.push(RefusedEvent {
+                        index,
+                        event_id: events[index].event_id.0,
+                        reason: DocumentError::Refused {
+                            code: failure.code,
+                            message: failure.message,
+                        }
+                        .to_string(),
+                    }),
+                }
+            }
+        }
+        already_stored.sort_unstable();
+        refused.sort_unstable_by_key(|r| r.index);
+        Ok(AppendOutcome {
+            inserted: events
+                .len()
+                .saturating_sub(already_stored.len() + refused.len()),
+            duplicates: already_stored.len(),
+            already_stored,
+            refused,
+        })
     }
 
     async fn events_for_job(&self, job_id: Uuid) -> Result<Vec<EventEnvelope>> {
@@ -255,21 +284,78 @@ fn from_stored(stored: RawDocumentBuf) -> Result<EventEnvelope> {
         .map_err(|source| EventLogError::CorruptDocument { id, source })
 }
 
-/// The batch positions of the write errors `error` holds if every one of them is a duplicate
-/// key (the events were stored before), or `None` when anything else went wrong.
-fn duplicates_only(error: &mongodb::error::Error) -> Option<Vec<usize>> {
-    match error.kind.as_ref() {
-        mongodb::error::ErrorKind::InsertMany(failure) => {
-            if failure.write_concern_error.is_some() {
-                return None;
-            }
-            let write_errors = failure.write_errors.as_deref().unwrap_or_default();
-            let all_duplicates =
-                !write_errors.is_empty() && write_errors.iter().all(|e| e.code == DUPLICATE_KEY);
-            all_duplicates.then(|| write_errors.iter().map(|e| e.index).collect())
-        }
-        _ => None,
+/// Write error codes that MongoDB documents as properties of the document itself, so a retry
+/// can only fail the same way (<https://www.mongodb.com/docs/manual/reference/error-codes/>).
+const REFUSALS: &[(i32, &str)] = &[
+    (2, "BadValue"),
+    (9, "FailedToParse"),
+    (14, "TypeMismatch"),
+    (15, "Overflow"), // nested deeper than 100 levels
+    (22, "InvalidBSON"),
+    (52, "DollarPrefixedFieldName"),
+    (53, "InvalidIdField"),
+    (55, "InvalidDBRef"),
+    (56, "EmptyFieldName"),
+    (57, "DottedFieldName"),
+    (121, "DocumentValidationFailure"),
+    (10334, "BSONObjectTooLarge"),
+    (17280, "KeyTooLong"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The document was stored before.
+    Duplicate,
+    /// MongoDB will never store this document.
+    Refused,
+}
+
+/// What MongoDB said of one document of an `insert_many`.
+#[derive(Debug)]
+struct WriteFailure {
+    /// The document's position in what was sent.
+    index: usize,
+    code: i32,
+    message: String,
+    verdict: Verdict,
+}
+
+/// The verdict on a write error's code, or `None` when the error may pass (the server is
+/// stepping down, shutting down, interrupted, out of time or space): a reason to retry.
+fn verdict(code: i32) -> Option<Verdict> {
+    if code == DUPLICATE_KEY {
+        Some(Verdict::Duplicate)
+    } else if REFUSALS.iter().any(|&(refusal, _)| refusal == code) {
+        Some(Verdict::Refused)
+    } else {
+        None
     }
+}
+
+/// The write errors `error` holds, when each is a duplicate key or a documented refusal of
+/// its document; `None` when anything else went wrong (the batch is retried).
+fn settled_write_errors(error: &mongodb::error::Error) -> Option<Vec<WriteFailure>> {
+    let mongodb::error::ErrorKind::InsertMany(failure) = error.kind.as_ref() else {
+        return None;
+    };
+    if failure.write_concern_error.is_some() {
+        return None;
+    }
+    let write_errors = failure.write_errors.as_deref().unwrap_or_default();
+    if write_errors.is_empty() {
+        return None;
+    }
+    write_errors
+        .iter()
+        .map(|e| {
+            Some(WriteFailure {
+                index: e.index,
+                code: e.code,
+                message: e.message.clone(),
+                verdict: verdict(e.code)?,
+            })
+        })
+        .collect()
 }
 
 /// What only the MongoDB adapter promises: its indexes and its document layout.
@@ -278,6 +364,7 @@ mod tests {
     use super::*;
     use crate::conformance::{TYPES, at, bounded, event, mongo_log};
     use crate::contracts::event_envelope::EventType;
+    use crate::document::MAX_DOCUMENT_BYTES;
 
     #[tokio::test]
     async fn connect_creates_the_indexes_by_name_idempotently() {
@@ -380,26 +467,91 @@ mod tests {
         database.drop().await.expect("drop the test database");
     }
 
-    /// BSON has no integer beyond i64 (the SQLite adapter stores such events).
+    /// What MongoDB can never hold is refused before sending, one event at a time; the rest
+    /// of the batch is stored. (The SQLite adapter stores all of these.)
     #[tokio::test]
-    async fn integers_beyond_int64_are_unstorable() {
+    async fn events_beyond_mongodb_limits_are_refused_and_the_rest_is_stored() {
         let log = mongo_log().await;
         let database = log.database();
         bounded(async {
-            let mut huge = event(TYPES[0], Uuid::new_v4(), at(0));
-            huge.payload
-                .insert("huge".into(), serde_json::json!(u64::MAX));
+            let with = |key: &str, value: serde_json::Value| {
+                let mut e = event(TYPES[0], Uuid::new_v4(), at(0));
+                e.payload.insert(key.into(), value);
+                e
+            };
+            // The stored document is level 1 and `payload` level 2: 98 more objects reach 100.
+            let nested = |levels: usize| {
+                (0..levels).fold(
+                    serde_json::json!(1),
+                    |inner, _| serde_json::json!({"a": inner}),
+                )
+            };
+            let deepest = with("deep", nested(98));
+            let too_deep = with("deep", nested(99));
+            let nul_key = with("x", serde_json::json!({"a\u{0}b": 1}));
+            let huge_integer = with("huge", serde_json::json!(u64::MAX));
+            let too_large = with("big", serde_json::json!("x".repeat(MAX_DOCUMENT_BYTES)));
             let fine = event(TYPES[1], Uuid::new_v4(), at(1));
-            match log.append_batch(&[fine, huge.clone()]).await {
-                Err(EventLogError::Unstorable { event_id, .. }) => {
-                    assert_eq!(event_id, huge.event_id.0);
-                }
-                other => panic!("expected Unstorable, got {other:?}"),
+            let batch = [
+                fine,
+                too_deep,
+                nul_key,
+                deepest.clone(),
+                huge_integer,
+                too_large,
+            ];
+            let outcome = log.append_batch(&batch).await.expect("append");
+            let refused: Vec<(usize, &str)> = outcome
+                .refused
+                .iter()
+                .map(|r| (r.index, r.reason.as_str()))
+                .collect();
+            assert_eq!(
+                refused.iter().map(|r| r.0).collect::<Vec<_>>(),
+                [1, 2, 4, 5],
+                "{refused:?}"
+            );
+            assert!(refused[0].1.contains("/payload/deep/a/"), "{refused:?}");
+            assert!(refused[0].1.contains("100 levels"), "{refused:?}");
+            assert!(refused[1].1.contains("NUL"), "{refused:?}");
+            assert!(refused[2].1.contains("int64"), "{refused:?}");
+            assert!(refused[3].1.contains("BSON bytes"), "{refused:?}");
+            for (r, e) in outcome.refused.iter().zip([1, 2, 4, 5]) {
+                assert_eq!(r.event_id, batch[e].event_id.0);
             }
-            // Refused before anything is written.
-            assert_eq!(log.events.count_documents(doc! {}).await.expect("count"), 0);
+            assert_eq!((outcome.inserted, outcome.duplicates), (2, 0));
+            assert_eq!(log.events.count_documents(doc! {}).await.expect("count"), 2);
+            let back = log
+                .events_for_job(crate::job_id_of(&deepest).expect("a job id"))
+                .await
+                .expect("read back");
+            assert_eq!(back, [deepest]);
+
+            // Sent again: the stored ones are duplicates, the others refused again.
+            let again = log.append_batch(&batch).await.expect("append again");
+            assert_eq!(again.already_stored, [0, 3]);
+            assert_eq!(again.refused.len(), 4);
+            assert_eq!(again.inserted, 0);
         })
         .await;
         database.drop().await.expect("drop the test database");
+    }
+
+    /// Which write errors settle a document for good, by MongoDB's documented codes: a
+    /// duplicate key was stored before, a refusal never will be, anything else is retried.
+    #[test]
+    fn write_errors_are_classified_by_mongodb_documented_codes() {
+        assert_eq!(verdict(11000), Some(Verdict::Duplicate));
+        for (code, name) in REFUSALS {
+            assert_eq!(verdict(*code), Some(Verdict::Refused), "{name}");
+        }
+        // Transient by MongoDB's documentation: interrupted, stepping down, shutting down,
+        // not primary, out of time, write conflicts, network and disk trouble.
+        for code in [
+            6, 7, 50, 64, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11601, 11602, 13435, 13436,
+            14031,
+        ] {
+            assert_eq!(verdict(code), None, "code {code} must be retried");
+        }
     }
 }

@@ -28,7 +28,9 @@ use crate::contracts::event_page::EventPage;
 use crate::contracts::page_cursor::PageCursor;
 use crate::cursor::{CursorPosition, next_cursor};
 use crate::document::DocumentError;
-use crate::{AppendOutcome, EventFilter, EventLog, EventLogError, MAX_PAGE_SIZE, Result};
+use crate::{
+    AppendOutcome, EventFilter, EventLog, EventLogError, MAX_PAGE_SIZE, RefusedEvent, Result,
+};
 
 /// Connections of a file database: one writer at a time (SQLite's lock), readers alongside
 /// it (write-ahead log).
@@ -94,11 +96,8 @@ struct Row {
 }
 
 impl Row {
-    fn of(event: &EventEnvelope) -> Result<Self> {
-        let envelope = serde_json::to_string(event).map_err(|e| EventLogError::Unstorable {
-            event_id: event.event_id.0,
-            source: DocumentError::Json(e),
-        })?;
+    fn of(event: &EventEnvelope) -> Result<Self, DocumentError> {
+        let envelope = serde_json::to_string(event).map_err(DocumentError::Json)?;
         let occurred_at_ms = event.occurred_at.timestamp_millis();
         // timestamp_millis() truncates towards the past, so the remainder is 0..1_000_000
         // even before 1970.
@@ -135,11 +134,22 @@ impl EventLog for SqliteEventLog {
             return Ok(AppendOutcome::default());
         }
         // Serialize first, so that an unstorable event never holds the write lock.
-        let rows = events.iter().map(Row::of).collect::<Result<Vec<_>>>()?;
+        let mut refused = Vec::new();
+        let mut rows = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            match Row::of(event) {
+                Ok(row) => rows.push((index, row)),
+                Err(error) => refused.push(RefusedEvent {
+                    index,
+                    event_id: event.event_id.0,
+                    reason: error.to_string(),
+                }),
+            }
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = 0;
         let mut already_stored = Vec::new();
-        for (index, row) in rows.into_iter().enumerate() {
+        for (index, row) in rows {
             let done = sqlx::query(
                 "INSERT INTO events
                     (event_id, job_id, event_type, occurred_at_ms, occurred_at_sub_ms_ns, envelope)
@@ -164,8 +174,9 @@ impl EventLog for SqliteEventLog {
         tx.commit().await?;
         Ok(AppendOutcome {
             inserted,
-            duplicates: events.len() - inserted,
+            duplicates: already_stored.len(),
             already_stored,
+            refused,
         })
     }
 
@@ -265,6 +276,7 @@ mod tests {
                     inserted: 0,
                     duplicates: 3,
                     already_stored: vec![0, 1, 2],
+                    refused: Vec::new(),
                 }
             );
             log.close().await;

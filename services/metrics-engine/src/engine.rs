@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::future::{BoxFuture, join_all};
 use observatory_counters::{Counters, CountersError, CountersState, IntactMark, Recording};
-use observatory_event_log::{EventLog, EventLogError};
+use observatory_event_log::{EventLog, EventLogError, RefusedEvent};
 use observatory_messaging::{
     BrokerError, Delivery, MessageBroker, MessageMeta, Publisher, REASON_HEADER, Topology,
     connect_with_retry, next_delivery,
@@ -324,26 +324,40 @@ impl Engine {
             result?;
         }
 
-        loop {
-            let Some((last, _)) = valid.last() else {
-                return Ok(());
-            };
-            let events: Vec<EventEnvelope> = valid.iter().map(|(_, event)| event.clone()).collect();
-            let stored = self.store(&events, shutdown).await;
-            // An event the log can never store would block the queue forever: dead-letter it
-            // and store the rest of the batch (the stores are idempotent, so repeating the
-            // events already written is harmless).
-            if let Err(StoreError::EventLog(EventLogError::Unstorable { event_id, source })) =
-                &stored
-                && let Some(index) = valid.iter().position(|(_, e)| e.event_id.0 == *event_id)
-            {
-                let (delivery, _) = valid.remove(index);
-                let rejection = Rejection::Unstorable(source.to_string());
-                self.dead_letter(&delivery, &rejection, publisher).await?;
-                continue;
-            }
-            return self.settle(stored, last, &events, shutdown).await;
+        if valid.is_empty() {
+            return Ok(());
         }
+        let events: Vec<EventEnvelope> = valid.iter().map(|(_, event)| event.clone()).collect();
+        let stored = self.store(&events, shutdown).await;
+        // An event the log will never store would block the queue forever: it is dead-lettered
+        // (and acked) alone, and the rest of the batch goes on.
+        let refused = match &stored {
+            Ok(refused) => refused.as_slice(),
+            Err(_) => &[],
+        };
+        for refusal in refused {
+            if let Some((delivery, _)) = valid.get(refusal.index) {
+                let rejection = Rejection::Unstorable(refusal.reason.clone());
+                self.dead_letter(delivery, &rejection, publisher).await?;
+            }
+        }
+        let is_refused = |i: &usize| refused.binary_search_by_key(i, |r| r.index).is_ok();
+        let Some((last, _)) = valid
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(i, _)| !is_refused(i))
+            .map(|(_, delivery)| delivery)
+        else {
+            return Ok(());
+        };
+        let kept: Vec<EventEnvelope> = events
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !is_refused(i))
+            .map(|(_, event)| event)
+            .collect();
+        self.settle(stored.map(drop), last, &kept, shutdown).await
     }
 
     /// Acks the batch ending with `last` once stored, or nacks it for redelivery after a pause.
@@ -408,11 +422,13 @@ impl Engine {
     /// rebuild of the counters replays the log without marking such events, so a batch with
     /// one is appended only while the counters are intact, and counted only if no rebuild
     /// began since (one that did replays it).
+    ///
+    /// Returns the events the log refuses for good, which are neither stored nor counted.
     async fn store(
         &self,
         events: &[EventEnvelope],
         shutdown: &CancellationToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<RefusedEvent>, StoreError> {
         let config = self.counters.config();
         let nearly_late = Utc::now() + LATE_MARGIN;
         let guard = if events
@@ -428,6 +444,7 @@ impl Engine {
         let appended = self.event_log.append_batch(events).await;
         self.observe_write(EVENT_LOG, started, appended.is_ok());
         let appended = appended?;
+        let refused: Vec<usize> = appended.refused.iter().map(|r| r.index).collect();
 
         let mut backoff = Backoff::default();
         let (recorded, stored_before) = loop {
@@ -443,18 +460,22 @@ impl Engine {
                         .is_some_and(|e| config.is_late(e.occurred_at, now))
                 })
                 .collect();
-            let to_count: Cow<'_, [EventEnvelope]> = if stored_before.is_empty() {
-                Cow::Borrowed(events)
-            } else {
-                Cow::Owned(
-                    events
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| stored_before.binary_search(i).is_err())
-                        .map(|(_, e)| e.clone())
-                        .collect(),
-                )
-            };
+            let to_count: Cow<'_, [EventEnvelope]> =
+                if stored_before.is_empty() && refused.is_empty() {
+                    Cow::Borrowed(events)
+                } else {
+                    Cow::Owned(
+                        events
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| {
+                                stored_before.binary_search(i).is_err()
+                                    && refused.binary_search(i).is_err()
+                            })
+                            .map(|(_, e)| e.clone())
+                            .collect(),
+                    )
+                };
             let recording = guard
                 .as_ref()
                 .map_or(Recording::Live, Recording::LiveGuarded);
@@ -490,9 +511,10 @@ impl Engine {
             stored = appended.inserted,
             counted = recorded.counted,
             duplicates = (recorded.duplicates + stored_before.len()).max(appended.duplicates),
+            refused = refused.len(),
             "batch stored"
         );
-        Ok(())
+        Ok(appended.refused)
     }
 
     /// The counters' intact mark, waiting while they are rebuilt (or lost, until this or

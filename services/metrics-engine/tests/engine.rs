@@ -531,28 +531,62 @@ async fn invalid_messages_are_dead_lettered_with_a_reason_and_neither_stored_nor
     engine.stop().await;
 }
 
+/// Events valid by the schema (a job's input is an open object) that MongoDB refuses: each is
+/// dead-lettered alone with its reason, and the events around it and after it are counted.
 #[tokio::test]
-async fn an_event_the_log_cannot_store_is_dead_lettered_instead_of_blocking_the_queue() {
+async fn events_the_log_refuses_are_dead_lettered_and_the_rest_goes_on() {
     let world = World::new(|_| {}).await;
     let engine = world.start().await;
-    // Valid by the schema (a job's input is an open object) but beyond BSON's int64.
-    let mut unstorable = valid_examples()
+    let created = valid_examples()
         .into_iter()
         .find(|e| e["eventType"] == "job.created")
         .expect("a job.created example");
-    unstorable["eventId"] = Value::from(Uuid::new_v4().to_string());
-    unstorable["payload"]["payload"] = serde_json::json!({"n": u64::MAX});
+    let refused_with = |input: Value| {
+        let mut event = created.clone();
+        event["eventId"] = Value::from(Uuid::new_v4().to_string());
+        event["payload"]["payload"] = input;
+        event
+    };
+    // The stored document is level 1, `payload` 2, the job's input 3: 99 objects reach 101.
+    let too_deep = (0..99).fold(
+        serde_json::json!(1),
+        |inner, _| serde_json::json!({"a": inner}),
+    );
+    let refused = [
+        refused_with(serde_json::json!({"n": u64::MAX})),
+        refused_with(too_deep),
+        refused_with(serde_json::json!({"nul\u{0}key": 1})),
+    ];
     let mut events = fresh_events(4);
-    events.insert(2, unstorable.clone());
+    events.insert(1, refused[0].clone());
+    events.insert(3, refused[1].clone());
+    events.push(refused[2].clone());
     world.publish(&events).await;
 
-    let reasons = dead_letters(&world, 1).await;
-    let reason = reasons
-        .get(&unstorable.to_string())
-        .unwrap_or_else(|| panic!("the unstorable event is not dead-lettered: {reasons:?}"));
-    assert!(reason.starts_with("unstorable: "), "{reason}");
-    events.remove(2);
+    let reasons = dead_letters(&world, 3).await;
+    for (event, says) in refused.iter().zip(["int64", "100 levels", "NUL"]) {
+        let reason = reasons
+            .get(&event.to_string())
+            .unwrap_or_else(|| panic!("a refused event is not dead-lettered: {reasons:?}"));
+        assert!(reason.starts_with("unstorable: "), "{reason}");
+        assert!(reason.contains(says), "{reason}");
+    }
+    events.retain(|e| !refused.contains(e));
     world.wait_stored_and_counted(&events).await;
+    // The next event is counted promptly: nothing is left blocking the queue.
+    let next = fresh_events(1);
+    world.publish(&next).await;
+    events.extend(next);
+    world.wait_stored_and_counted(&events).await;
+    let metrics = scrape(&engine).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "observatory_metrics_engine_dead_lettered_total",
+            &["reason=\"unstorable\""]
+        ),
+        Some(3.0)
+    );
     engine.stop().await;
 }
 
