@@ -191,6 +191,22 @@ async fn bad_input_is_a_4xx_with_the_error_body() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "validation-failed");
     assert_eq!(body["details"][0]["pointer"], "/maxAttempts");
+    // A query parameter the contract does not declare is refused, not ignored.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/jobs?dryRun=true")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({"type": "sleep"}).to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["code"], "validation-failed");
+    assert_eq!(body["details"][0]["pointer"], "dryRun");
     let long_key = "k".repeat(300);
     let (status, _, body) = post(
         app,

@@ -2,7 +2,7 @@
 //! that clients treat it as a token. Each list has its own kind, so a cursor of one list is
 //! rejected by another.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
@@ -62,10 +62,13 @@ impl Keyset {
         if tag != kind.tag() {
             return Err(invalid("cursor belongs to a different list"));
         }
+        // Years 1 to 9999 only: every store holds them (PostgreSQL refuses years before
+        // 4713 BC), and no job was created outside them.
         let at = micros
             .parse::<i64>()
             .ok()
             .and_then(DateTime::from_timestamp_micros)
+            .filter(|at| (1..=9999).contains(&at.year()))
             .ok_or(invalid("bad timestamp"))?;
         let id = Uuid::try_parse(id).map_err(|_| invalid("bad id"))?;
         Ok(Self { at, id })
@@ -90,6 +93,14 @@ mod tests {
             Err(StoreError::InvalidCursor(_))
         ));
         let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        for (first_and_last_day, year) in [("-62135596800000000", 1), ("253402300799999999", 9999)]
+        {
+            let cursor = hex(&format!(
+                "jobs|{first_and_last_day}|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"
+            ));
+            let decoded = Keyset::decode(&cursor, CursorKind::Jobs).expect("in range");
+            assert_eq!(decoded.at.year(), year);
+        }
         for bad in [
             String::new(),
             "abc".into(),
@@ -99,6 +110,10 @@ mod tests {
             hex("jobs|1|2|3"),
             hex("jobs|notanumber|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"),
             hex("jobs|9223372036854775807|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"),
+            // Before 4713 BC (PostgreSQL's first day), and after 9999.
+            hex("jobs|-210000000000000000|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"),
+            hex("jobs|-62135596800000001|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"),
+            hex("jobs|253402300800000000|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11"),
             hex("jobs|1|not-a-uuid"),
             "a".repeat(1024),
         ] {

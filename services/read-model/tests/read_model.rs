@@ -399,6 +399,11 @@ async fn bad_parameters_are_400_with_the_parameter_as_pointer() {
             .expect("a next page")
             .to_string()
     };
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let before_4713_bc = format!(
+        "/jobs?cursor={}",
+        hex("jobs|-210000000000000000|0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11")
+    );
     let cases = [
         ("/jobs?status=DONE", "status"),
         ("/jobs?status=", "status"),
@@ -427,6 +432,16 @@ async fn bad_parameters_are_400_with_the_parameter_as_pointer() {
         ("/events?cursor=garbage", "cursor"),
         ("/dead-letters?limit=1000", "limit"),
         ("/dead-letters?cursor=garbage", "cursor"),
+        // Well-formed but dated before 4713 BC, PostgreSQL's first day: a 400, not a 503.
+        (before_4713_bc.as_str(), "cursor"),
+        // Parameters the operation does not declare (a misspelt filter returns nothing).
+        ("/jobs?stauts=FAILED", "stauts"),
+        ("/overview?verbose=1", "verbose"),
+        (
+            "/jobs/0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11?expand=1",
+            "expand",
+        ),
+        ("/events?limit=5&colour=red", "colour"),
     ];
     for (uri, pointer) in cases {
         let answer = fixture.get(uri).await;

@@ -102,6 +102,8 @@ pub struct ContractRouter<S> {
     document: Arc<Value>,
     /// operationId → (method, path template)
     operations: BTreeMap<String, (Method, String)>,
+    /// operationId → the names of its query parameters
+    query_parameters: BTreeMap<String, Arc<BTreeSet<String>>>,
     served: BTreeSet<String>,
     router: Router<S>,
     metrics: ServiceMetrics,
@@ -119,6 +121,7 @@ impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
         let document: Value =
             serde_json::from_str(openapi).map_err(|e| RouterError::Document(e.to_string()))?;
         let mut operations = BTreeMap::new();
+        let mut query_parameters = BTreeMap::new();
         if let Some(Value::Object(paths)) = document.get("paths") {
             for (path, item) in paths {
                 let Value::Object(item) = item else { continue };
@@ -126,6 +129,17 @@ impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
                     let Some(id) = op.get("operationId").and_then(Value::as_str) else {
                         continue;
                     };
+                    let names = [item.get("parameters"), op.get("parameters")]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_array)
+                        .flatten()
+                        .filter_map(|parameter| resolve(&document, parameter))
+                        .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"))
+                        .filter_map(|p| p.get("name").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect();
+                    query_parameters.insert(id.to_string(), Arc::new(names));
                     let method =
                         Method::from_bytes(method.to_uppercase().as_bytes()).map_err(|_| {
                             RouterError::Method {
@@ -142,6 +156,7 @@ impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
             version,
             document: Arc::new(document),
             operations,
+            query_parameters,
             served: BTreeSet::new(),
             router: Router::new(),
             metrics,
@@ -166,7 +181,15 @@ impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
             operation: operation_id.into(),
             method: method.to_string(),
         })?;
-        self.router = self.router.route(&path, on(filter, handler));
+        let known = self
+            .query_parameters
+            .get(operation_id)
+            .cloned()
+            .unwrap_or_default();
+        let route = on(filter, handler).layer(middleware::from_fn(move |request, next| {
+            refuse_unknown_query_parameters(known.clone(), request, next)
+        }));
+        self.router = self.router.route(&path, route);
         Ok(self)
     }
 
@@ -265,6 +288,55 @@ impl<S: Clone + Send + Sync + 'static> ContractRouter<S> {
             .layer(middleware::from_fn(correlation::layer))
             .with_state(state))
     }
+}
+
+/// `value`, or what its `$ref` (local to the document) points at.
+fn resolve<'a>(document: &'a Value, value: &'a Value) -> Option<&'a Value> {
+    match value.get("$ref").and_then(Value::as_str) {
+        None => Some(value),
+        Some(reference) => document.pointer(reference.strip_prefix('#')?),
+    }
+}
+
+/// 400 naming every query parameter that the operation does not declare: a misspelt filter
+/// (`?stauts=FAILED`) must not silently return everything.
+async fn refuse_unknown_query_parameters(
+    known: Arc<BTreeSet<String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // A query string that does not parse is the handler's to report.
+    let unknown: BTreeSet<String> =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+            .map(|axum::extract::Query(pairs)| {
+                pairs
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .filter(|name| !known.contains(name))
+                    .collect()
+            })
+            .unwrap_or_default();
+    if unknown.is_empty() {
+        return next.run(request).await;
+    }
+    let takes = if known.is_empty() {
+        "this operation takes no query parameters".to_owned()
+    } else {
+        let names: Vec<&str> = known.iter().map(String::as_str).collect();
+        format!("this operation takes {}", names.join(", "))
+    };
+    let names: Vec<&str> = unknown.iter().map(String::as_str).collect();
+    ApiError::bad_request(
+        "validation-failed",
+        format!("unknown query parameter: {}", names.join(", ")),
+    )
+    .with_details(
+        unknown
+            .iter()
+            .map(|name| (name.clone(), format!("unknown parameter; {takes}")))
+            .collect(),
+    )
+    .into_response()
 }
 
 async fn track_duration(
