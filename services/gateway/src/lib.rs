@@ -67,13 +67,17 @@ pub struct GatewayConfig {
     #[arg(long, env = "OBSERVATORY_BROKER_PREFIX", default_value = "observatory")]
     pub broker_prefix: String,
     /// Largest accepted request body, in bytes (larger ones get 413).
-    #[arg(long, env = "OBSERVATORY_GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    #[arg(long, env = "OBSERVATORY_GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024,
+          value_parser = observatory_runtime::config::body_limit)]
     pub body_limit: usize,
     /// How long to wait for the broker's publish confirm before answering 503.
-    #[arg(long, env = "OBSERVATORY_CONFIRM_TIMEOUT_MS", default_value_t = 5_000)]
+    /// A confirm takes a few milliseconds, so 10 ms is the least that makes sense.
+    #[arg(long, env = "OBSERVATORY_CONFIRM_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(10..=120_000))]
     pub confirm_timeout_ms: u64,
     /// Attempts a job gets when its submission does not say.
-    #[arg(long, env = "OBSERVATORY_DEFAULT_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "OBSERVATORY_DEFAULT_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
     pub default_max_attempts: u64,
     /// Identifies this process in events (default: a generated id).
     #[arg(long, env = "OBSERVATORY_INSTANCE_ID")]

@@ -135,16 +135,24 @@ pub struct MetricsEngineConfig {
     pub metrics_engine_addr: SocketAddr,
 
     /// Most unacknowledged deliveries the broker hands this consumer at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
 
     /// Most events stored and counted together in one batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = batch_size)]
     pub batch_size: usize,
 
     /// How long to wait for more events after the first one of a batch, in milliseconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub batch_wait_ms: u64,
+}
+
+/// `--batch-size`: 1 to 10,000 events.
+fn batch_size(raw: &str) -> Result<usize, String> {
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| format!("{raw:?} is not a batch size from 1 to 10000"))
 }
 
 impl MetricsEngineConfig {

@@ -675,3 +675,69 @@ async fn a_killed_up_with_a_data_directory_loses_and_repeats_no_accepted_job() {
     up.stop();
     std::fs::remove_dir_all(&dir).expect("remove the data directory");
 }
+
+/// Values that make no sense are refused at start, naming the flag, before anything runs.
+#[test]
+fn configuration_that_makes_no_sense_is_refused_at_start() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["processor", "--prefetch", "0"], "--prefetch"),
+        (
+            &[
+                "processor",
+                "--attempt-timeout-secs",
+                "18446744073709551615",
+            ],
+            "--attempt-timeout-secs",
+        ),
+        (
+            &["processor", "--retry-backoff-base-ms", "0"],
+            "--retry-backoff-base-ms",
+        ),
+        (
+            &["gateway", "--confirm-timeout-ms", "0"],
+            "--confirm-timeout-ms",
+        ),
+        (&["gateway", "--body-limit", "0"], "--body-limit"),
+        (
+            &["gateway", "--default-max-attempts", "0"],
+            "--default-max-attempts",
+        ),
+        (&["metrics-engine", "--prefetch", "0"], "--prefetch"),
+        (&["metrics-engine", "--batch-size", "0"], "--batch-size"),
+        (
+            &["read-model", "--body-limit", "99999999999"],
+            "--body-limit",
+        ),
+        (
+            &["up", "--drain-timeout-secs", "99999"],
+            "--drain-timeout-secs",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut child = observatory()
+            .args(*args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running the observatory command");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "`observatory {}` started instead of refusing",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut message = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut message)
+            .expect("reading stderr");
+        assert_eq!(status.code(), Some(2), "{args:?}: {message}");
+        assert!(message.contains(flag), "{args:?}: {message}");
+    }
+}

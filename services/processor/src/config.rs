@@ -36,7 +36,8 @@ pub struct ProcessorConfig {
     pub processor_addr: SocketAddr,
 
     /// Most job messages delivered but not yet acknowledged (RabbitMQ prefetch).
-    #[arg(long, env = "OBSERVATORY_PROCESSOR_PREFETCH", default_value_t = 64)]
+    #[arg(long, env = "OBSERVATORY_PROCESSOR_PREFETCH", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
 
     /// Most jobs executing at once (new jobs and retries together).
@@ -48,14 +49,16 @@ pub struct ProcessorConfig {
     pub db_connections: u32,
 
     /// Delay before the first retry of a failed job, in milliseconds; it doubles per attempt.
-    #[arg(long, env = "OBSERVATORY_RETRY_BACKOFF_BASE_MS", default_value_t = 200)]
+    #[arg(long, env = "OBSERVATORY_RETRY_BACKOFF_BASE_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub retry_backoff_base_ms: u64,
 
     /// Longest delay between two attempts of a job, in milliseconds.
     #[arg(
         long,
         env = "OBSERVATORY_RETRY_BACKOFF_MAX_MS",
-        default_value_t = 30_000
+        default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..=86_400_000)
     )]
     pub retry_backoff_max_ms: u64,
 
@@ -66,7 +69,7 @@ pub struct ProcessorConfig {
         long,
         env = "OBSERVATORY_ATTEMPT_TIMEOUT_SECS",
         default_value_t = 660,
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub attempt_timeout_secs: u64,
 
@@ -84,7 +87,8 @@ pub struct ProcessorConfig {
 
     /// On shutdown, how long running jobs may take to finish, in seconds; jobs still running
     /// then are interrupted and run again (the interruption does not use up an attempt).
-    #[arg(long, env = "OBSERVATORY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    #[arg(long, env = "OBSERVATORY_SHUTDOWN_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_grace_secs: u64,
 
     /// Name of this process in events and attempts (`worker`); default `processor-<random>`.

@@ -134,7 +134,8 @@ pub struct ReadModelConfig {
     )]
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes (the API reads none; larger is 413).
-    #[arg(long, env = "OBSERVATORY_BODY_LIMIT", default_value_t = 65_536)]
+    #[arg(long, env = "OBSERVATORY_BODY_LIMIT", default_value_t = 65_536,
+          value_parser = observatory_runtime::config::body_limit)]
     pub body_limit: usize,
     /// The gateway's base URL as a browser reaches it: the web dashboard submits jobs there,
     /// and its Content-Security-Policy allows only that origin besides its own. Empty: the

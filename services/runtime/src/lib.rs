@@ -15,6 +15,7 @@
 //! - [`backoff`]: the one exponential-backoff helper for reconnecting to dependencies.
 
 pub mod backoff;
+pub mod config;
 pub mod contracts;
 pub mod http;
 pub mod metrics;

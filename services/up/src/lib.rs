@@ -92,7 +92,8 @@ pub struct UpConfig {
     )]
     pub mongodb_database: String,
     /// On shutdown, how long the roles may take to finish what was accepted.
-    #[arg(long, env = "OBSERVATORY_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "OBSERVATORY_DRAIN_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub drain_timeout_secs: u64,
 }
 
