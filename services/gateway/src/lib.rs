@@ -273,8 +273,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gateway listening");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    observatory_runtime::http::serve(listener, app, shutdown.cancelled_owned())
         .await
         .map_err(GatewayError::Serve)
 }

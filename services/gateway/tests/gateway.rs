@@ -391,8 +391,14 @@ async fn an_unconfirmed_publish_names_the_job_id_to_resubmit_with() {
     assert_eq!(first["payload"]["jobId"], job_id);
     // Resubmitted with that id, it is the same job and the same event: consumers run and
     // count it once.
-    let (_, _, again) = post(app, json!({"type": "sleep", "jobId": job_id}), &[]).await;
-    assert_eq!(again["details"][0]["message"], job_id.as_str(), "{again}");
+    // (With no time for confirms the answer is almost always "outcome unknown" again, but a
+    // confirm can beat the zero timeout: then it is a 202 for the same job.)
+    let (status, _, again) = post(app, json!({"type": "sleep", "jobId": job_id}), &[]).await;
+    if status == StatusCode::ACCEPTED {
+        assert_eq!(again["jobId"], job_id.as_str(), "{again}");
+    } else {
+        assert_eq!(again["details"][0]["message"], job_id.as_str(), "{again}");
+    }
     let second = next_job_message(&mut consumer).await;
     assert_eq!(second["payload"]["jobId"], first["payload"]["jobId"]);
     assert_eq!(second["eventId"], first["eventId"]);

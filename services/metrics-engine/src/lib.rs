@@ -305,9 +305,12 @@ pub async fn run_with(
     let stop = shutdown.child_token();
     let server_stop = stop.clone();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await
+        observatory_runtime::http::serve(
+            listener,
+            app,
+            async move { server_stop.cancelled().await },
+        )
+        .await
     });
 
     let consumer = engine::consume(config, backends, shared, validators, metrics, stop.clone());

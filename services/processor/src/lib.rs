@@ -192,11 +192,11 @@ pub async fn run_with(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the operational endpoints");
     }
-    let http = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(http_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http = tokio::spawn(observatory_runtime::http::serve(
+        listener,
+        router,
+        http_stop.clone().cancelled_owned(),
+    ));
 
     let runner = Arc::new(JobRunner {
         store: store.clone(),

@@ -282,9 +282,8 @@ pub async fn serve_with(
     }
     let job_store_shared = backends.job_store.shared;
     let connecting = tokio::spawn(connect::connect_all(backends, state.clone(), local.clone()));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(local.clone().cancelled_owned())
-        .await;
+    let served =
+        observatory_runtime::http::serve(listener, app, local.clone().cancelled_owned()).await;
     local.cancel();
     if let Err(error) = connecting.await {
         tracing::error!(%error, "the dependency connector failed");

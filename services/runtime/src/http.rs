@@ -9,9 +9,13 @@ mod docs;
 mod error;
 mod json;
 mod router;
+mod serve;
 
 pub use correlation::{CORRELATION_HEADER, CorrelationId};
 pub use cors::{CorsOrigins, InvalidOrigin};
 pub use error::ApiError;
 pub use json::ContractJson;
 pub use router::{ContractRouter, Readiness, ReadinessCheck, RouterError, probe};
+pub use serve::{
+    BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, SlowClientLimits, serve, serve_with_limits,
+};

@@ -318,3 +318,75 @@ fn the_router_serves_exactly_the_contract() {
             .operation("delete_everything", || async { ApiError::internal("no") });
     assert!(matches!(unknown, Err(RouterError::UnknownOperation(_))));
 }
+
+/// Slow and oversized clients over real TCP: a head that never ends is disconnected, a body
+/// that stalls gets the contract's 400, a huge head gets 431; others are served meanwhile.
+#[tokio::test]
+async fn slow_or_oversized_clients_are_cut_off_and_others_are_served() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let limits = observatory_runtime::http::SlowClientLimits {
+        header_read: Duration::from_secs(1),
+        body_read: Duration::from_secs(1),
+    };
+    let server = tokio::spawn(observatory_runtime::http::serve_with_limits(
+        listener,
+        app(true),
+        stop.clone().cancelled_owned(),
+        limits,
+    ));
+    let read_all = |mut stream: TcpStream| async move {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("the server ends the connection in time");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+
+    // A slowloris: half a head, then silence.
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Meanwhile a normal client is served.
+    let mut normal = TcpStream::connect(addr).await.unwrap();
+    normal
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_all(normal).await.starts_with("HTTP/1.1 200"));
+    let answer = read_all(slow).await;
+    assert!(!answer.contains("200"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // A body that stalls after 10 of its 100 bytes.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\": \"",
+        )
+        .await
+        .unwrap();
+    let answer = read_all(stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("unreadable-body"), "{answer}");
+
+    // A head of a megabyte.
+    let mut huge = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let _ = huge.write_all(head.as_bytes()).await;
+    let answer = read_all(huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
