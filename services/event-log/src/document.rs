@@ -62,7 +62,7 @@ pub(crate) fn to_document(event: &EventEnvelope) -> Result<Document, DocumentErr
         if key == OCCURRED_AT {
             continue;
         }
-        let converted = json_to_bson(&value, &format!("/{key}"), 1)?;
+        let converted = json_to_bson(&value, &Path::Key(&Path::Root, &key), 1)?;
         document.insert(key, converted);
     }
     let occurred_at = event.occurred_at;
@@ -156,7 +156,7 @@ pub(crate) fn from_document(mut document: Document) -> Result<EventEnvelope, Doc
         }
         None => return Err(DocumentError::Missing(OCCURRED_AT)),
     };
-    let mut fields = document_to_json(document, "")?;
+    let mut fields = document_to_json(document, &Path::Root)?;
     fields.insert(
         OCCURRED_AT.to_string(),
         Value::String(occurred_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
@@ -164,8 +164,27 @@ pub(crate) fn from_document(mut document: Document) -> Result<EventEnvelope, Doc
     Ok(serde_json::from_value(Value::Object(fields))?)
 }
 
+/// Where a value sits in a document: rendered as a JSON pointer only when an error names it,
+/// so converting a deep document costs no string per level.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Root => Ok(()),
+            Self::Key(parent, key) => write!(f, "{parent}/{key}"),
+            Self::Index(parent, index) => write!(f, "{parent}/{index}"),
+        }
+    }
+}
+
 /// `value` converted, as a field of a document at nesting level `level`.
-fn json_to_bson(value: &Value, path: &str, level: usize) -> Result<Bson, DocumentError> {
+fn json_to_bson(value: &Value, path: &Path<'_>, level: usize) -> Result<Bson, DocumentError> {
     if matches!(value, Value::Array(_) | Value::Object(_)) && level + 1 > MAX_NESTING {
         return Err(DocumentError::TooDeep {
             path: path.to_string(),
@@ -180,15 +199,17 @@ fn json_to_bson(value: &Value, path: &str, level: usize) -> Result<Bson, Documen
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| json_to_bson(item, &format!("{path}/{i}"), level + 1))
+                .map(|(i, item)| json_to_bson(item, &Path::Index(path, i), level + 1))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(fields) => {
             let mut document = Document::new();
             for (key, item) in fields {
-                let item_path = format!("{path}/{key}");
+                let item_path = Path::Key(path, key);
                 if key.contains('\0') {
-                    return Err(DocumentError::NulInKey { path: item_path });
+                    return Err(DocumentError::NulInKey {
+                        path: item_path.to_string(),
+                    });
                 }
                 document.insert(key.clone(), json_to_bson(item, &item_path, level + 1)?);
             }
@@ -197,7 +218,7 @@ fn json_to_bson(value: &Value, path: &str, level: usize) -> Result<Bson, Documen
     })
 }
 
-fn number_to_bson(number: &Number, path: &str) -> Result<Bson, DocumentError> {
+fn number_to_bson(number: &Number, path: &Path<'_>) -> Result<Bson, DocumentError> {
     if let Some(i) = number.as_i64() {
         Ok(Bson::Int64(i))
     } else if number.is_u64() {
@@ -216,16 +237,19 @@ fn number_to_bson(number: &Number, path: &str) -> Result<Bson, DocumentError> {
     }
 }
 
-fn document_to_json(document: Document, path: &str) -> Result<Map<String, Value>, DocumentError> {
+fn document_to_json(
+    document: Document,
+    path: &Path<'_>,
+) -> Result<Map<String, Value>, DocumentError> {
     let mut fields = Map::new();
     for (key, value) in document {
-        let item_path = format!("{path}/{key}");
-        fields.insert(key, bson_to_json(value, &item_path)?);
+        let converted = bson_to_json(value, &Path::Key(path, &key))?;
+        fields.insert(key, converted);
     }
     Ok(fields)
 }
 
-fn bson_to_json(value: Bson, path: &str) -> Result<Value, DocumentError> {
+fn bson_to_json(value: Bson, path: &Path<'_>) -> Result<Value, DocumentError> {
     let unexpected = |found: bson::spec::ElementType| DocumentError::UnexpectedBson {
         path: path.to_string(),
         found,
@@ -243,7 +267,7 @@ fn bson_to_json(value: Bson, path: &str) -> Result<Value, DocumentError> {
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| bson_to_json(item, &format!("{path}/{i}")))
+                .map(|(i, item)| bson_to_json(item, &Path::Index(path, i)))
                 .collect::<Result<_, _>>()?,
         ),
         Bson::Document(document) => Value::Object(document_to_json(document, path)?),
