@@ -358,7 +358,7 @@ impl Client {
         &'a self,
         created_after: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
         created_before: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
-        cursor: Option<&'a ::observatory_contracts::page_cursor::v1::PageCursor>,
+        cursor: Option<&'a ::observatory_contracts::page_cursor::v2::PageCursor>,
         id_prefix: Option<&'a types::ListJobsIdPrefix>,
         limit: Option<::std::num::NonZeroU64>,
         status: Option<&'a ::observatory_contracts::job::v1::JobStatus>,
@@ -497,7 +497,7 @@ impl Client {
         &'a self,
         after: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
         before: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
-        cursor: Option<&'a ::observatory_contracts::page_cursor::v1::PageCursor>,
+        cursor: Option<&'a ::observatory_contracts::page_cursor::v2::PageCursor>,
         event_type: Option<&'a ::observatory_contracts::event_envelope::v1::EventType>,
         job_id: Option<&'a ::uuid::Uuid>,
         limit: Option<::std::num::NonZeroU64>,
@@ -566,7 +566,7 @@ impl Client {
     ///
     pub async fn list_dead_letters<'a>(
         &'a self,
-        cursor: Option<&'a ::observatory_contracts::page_cursor::v1::PageCursor>,
+        cursor: Option<&'a ::observatory_contracts::page_cursor::v2::PageCursor>,
         limit: Option<::std::num::NonZeroU64>,
         x_correlation_id: Option<&'a ::observatory_contracts::event_envelope::v1::CorrelationId>,
     ) -> Result<

@@ -385,7 +385,7 @@
  */
 
 /**
- * Opaque keyset cursor: the nextCursor of the previous page, passed back as ?cursor=.
+ * Keyset cursor: the nextCursor of the previous page, passed back as ?cursor=. It is the position of that page's last item, c1.<microseconds since the Unix epoch>.<its id as 32 lowercase hex digits>; c1 versions the format. Any text of this pattern is accepted by every list (the page starts after that position, newest first); anything else is refused with 400.
  * @typedef {string} PageCursor
  */
 

@@ -12,5 +12,5 @@ observatory_contracts::reviewed_against! {
     job_detail::v1 = "1.0.0",
     job_page::v1 = "1.0.0",
     job_submission::v1 = "1.0.0",
-    page_cursor::v1 = "1.0.0",
+    page_cursor::v2 = "2.0.0",
 }

@@ -319,7 +319,7 @@ mod tests {
                  "createdAt": "2026-11-22T23:59:59.999Z", "updatedAt": "2026-11-23T00:00:00Z",
                  "correlationId": "c"}
             ],
-            "nextCursor": "eyJjcmVhdGVkQXQiOiIyMDI2In0"
+            "nextCursor": "c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11"
         }))
     }
 
@@ -333,7 +333,7 @@ e3a9c5d1-6b2f-4f7a-8c0e-1d5b9a2f4e83  compute  COMPLETED      2/5       2026-11-
 7c1e9f20-3a5b-4d8c-b2e1-94f0a6d3c572  fail     RETRYING       1/3       2026-11-23 12:00:00Z  2026-11-23 12:00:01Z
 0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11  sleep    DEAD_LETTERED  10/10     2026-11-22 23:59:59Z  2026-11-23 00:00:00Z
 
-More jobs: observatory jobs --status retrying --limit 3 --cursor eyJjcmVhdGVkQXQiOiIyMDI2In0
+More jobs: observatory jobs --status retrying --limit 3 --cursor c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11
 "
         );
     }
@@ -346,8 +346,13 @@ More jobs: observatory jobs --status retrying --limit 3 --cursor eyJjcmVhdGVkQXQ
             "No jobs found.\n"
         );
         assert_eq!(
-            render_job_page(&page(json!({"items": [], "nextCursor": "a b'c"})), &args),
-            "No jobs found.\n\nMore jobs: observatory jobs --cursor 'a b'\\''c'\n"
+            render_job_page(
+                &page(
+                    json!({"items": [], "nextCursor": "c1.1795435100000000.7c1e9f203a5b4d8cb2e194f0a6d3c572"})
+                ),
+                &args
+            ),
+            "No jobs found.\n\nMore jobs: observatory jobs --cursor c1.1795435100000000.7c1e9f203a5b4d8cb2e194f0a6d3c572\n"
         );
         let mut last = example_page();
         last.items.truncate(1);

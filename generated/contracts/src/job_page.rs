@@ -23,7 +23,7 @@ pub mod v1 {
             rename = "nextCursor",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub next_cursor: ::std::option::Option<crate::page_cursor::v1::PageCursor>,
+        pub next_cursor: ::std::option::Option<crate::page_cursor::v2::PageCursor>,
     }
     /// Error types.
     pub mod error {

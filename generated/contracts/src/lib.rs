@@ -83,14 +83,14 @@ impl Contract for health_status::v1::HealthStatus {
         schema: health_status::v1::SCHEMA,
     };
 }
-impl Contract for page_cursor::v1::PageCursor {
+impl Contract for page_cursor::v2::PageCursor {
     const SCHEMA: SchemaInfo = SchemaInfo {
         name: "page_cursor",
         title: "PageCursor",
-        path: page_cursor::v1::PATH,
-        id: page_cursor::v1::ID,
-        version: page_cursor::v1::VERSION,
-        schema: page_cursor::v1::SCHEMA,
+        path: page_cursor::v2::PATH,
+        id: page_cursor::v2::ID,
+        version: page_cursor::v2::VERSION,
+        schema: page_cursor::v2::SCHEMA,
     };
 }
 impl Contract for alert::v1::Alert {
@@ -318,7 +318,7 @@ impl Contract for queue_depths::v1::QueueDepths {
 pub const SCHEMAS: &[SchemaInfo] = &[
     <api_error::v1::ApiError as Contract>::SCHEMA,
     <health_status::v1::HealthStatus as Contract>::SCHEMA,
-    <page_cursor::v1::PageCursor as Contract>::SCHEMA,
+    <page_cursor::v2::PageCursor as Contract>::SCHEMA,
     <alert::v1::Alert as Contract>::SCHEMA,
     <dead_letter::v1::DeadLetter as Contract>::SCHEMA,
     <job_acceptance::v1::JobAcceptance as Contract>::SCHEMA,
@@ -357,7 +357,7 @@ pub fn deserialize_as(
     Some(match name {
         "api_error" => check::<api_error::v1::ApiError>(instance),
         "health_status" => check::<health_status::v1::HealthStatus>(instance),
-        "page_cursor" => check::<page_cursor::v1::PageCursor>(instance),
+        "page_cursor" => check::<page_cursor::v2::PageCursor>(instance),
         "alert" => check::<alert::v1::Alert>(instance),
         "dead_letter" => check::<dead_letter::v1::DeadLetter>(instance),
         "job_acceptance" => check::<job_acceptance::v1::JobAcceptance>(instance),
@@ -417,9 +417,9 @@ macro_rules! __check_reviewed_version {
 (health_status, v1, "1.0.0") => {};
 (health_status, v1, $seen:literal) => { compile_error!(concat!("contract schema `health_status` (schemas/common/health-status.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `health_status::v1 = \"1.0.0\"` in ", file!())); };
 (health_status, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `health_status` (schemas/common/health-status.json) is now version 1.0.0 (module `health_status::v1`); `health_status::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `health_status::v1 = \"1.0.0\"` in ", file!())); };
-(page_cursor, v1, "1.0.0") => {};
-(page_cursor, v1, $seen:literal) => { compile_error!(concat!("contract schema `page_cursor` (schemas/common/page-cursor.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `page_cursor::v1 = \"1.0.0\"` in ", file!())); };
-(page_cursor, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `page_cursor` (schemas/common/page-cursor.json) is now version 1.0.0 (module `page_cursor::v1`); `page_cursor::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `page_cursor::v1 = \"1.0.0\"` in ", file!())); };
+(page_cursor, v2, "2.0.0") => {};
+(page_cursor, v2, $seen:literal) => { compile_error!(concat!("contract schema `page_cursor` (schemas/common/page-cursor.json) is now version 2.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `page_cursor::v2 = \"2.0.0\"` in ", file!())); };
+(page_cursor, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `page_cursor` (schemas/common/page-cursor.json) is now version 2.0.0 (module `page_cursor::v2`); `page_cursor::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `page_cursor::v2 = \"2.0.0\"` in ", file!())); };
 (alert, v1, "1.0.0") => {};
 (alert, v1, $seen:literal) => { compile_error!(concat!("contract schema `alert` (schemas/domain/alert.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `alert::v1 = \"1.0.0\"` in ", file!())); };
 (alert, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `alert` (schemas/domain/alert.json) is now version 1.0.0 (module `alert::v1`); `alert::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `alert::v1 = \"1.0.0\"` in ", file!())); };

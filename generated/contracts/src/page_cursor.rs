@@ -2,19 +2,19 @@
 // change the schema, bump its $version and run `cargo xtask codegen`.
 //! `PageCursor`: schema `schemas/common/page-cursor.json` (https://observatory.local/schemas/common/page-cursor.json).
 
-/// Version 1.0.0 of `schemas/common/page-cursor.json`; a new major version gets a new module.
-pub mod v1 {
+/// Version 2.0.0 of `schemas/common/page-cursor.json`; a new major version gets a new module.
+pub mod v2 {
     /// The schema's `$id`.
     pub const ID: &str = "https://observatory.local/schemas/common/page-cursor.json";
     /// The schema's `$version`.
-    pub const VERSION: &str = "1.0.0";
+    pub const VERSION: &str = "2.0.0";
     /// Where the schema lives in the repository.
     pub const PATH: &str = "schemas/common/page-cursor.json";
     /// The schema with everything it references bundled in: a self-contained document for
     /// runtime validation.
     pub const SCHEMA: &str = include_str!("../schemas/page_cursor.json");
 
-    ///Opaque keyset cursor: the nextCursor of the previous page, passed back as ?cursor=.
+    ///Keyset cursor: the nextCursor of the previous page, passed back as ?cursor=. It is the position of that page's last item, c1.<microseconds since the Unix epoch>.<its id as 32 lowercase hex digits>; c1 versions the format. Any text of this pattern is accepted by every list (the page starts after that position, newest first); anything else is refused with 400.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct PageCursor(::std::string::String);
@@ -37,6 +37,17 @@ pub mod v1 {
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
+                ::std::sync::LazyLock::new(|| {
+                    ::regress::Regex::new("^c1\\.(-[0-9]{1,17}|[0-9]{1,18})\\.[0-9a-f]{32}$")
+                        .unwrap()
+                });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^c1\\.(-[0-9]{1,17}|[0-9]{1,18})\\.[0-9a-f]{32}$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }

@@ -8,5 +8,5 @@
 observatory_contracts::reviewed_against! {
         event_envelope::v1 = "1.0.0",
         event_page::v1 = "1.0.0",
-        page_cursor::v1 = "1.0.0",
+        page_cursor::v2 = "2.0.0",
 }

@@ -1,6 +1,7 @@
 //! The keyset cursor of [`EventLog::list_events`](crate::EventLog::list_events), shared by
 //! every adapter so that a cursor means the same position whichever adapter produced it.
 
+use observatory_keyset::Position;
 use uuid::Uuid;
 
 use crate::contracts::event_envelope::EventEnvelope;
@@ -16,9 +17,6 @@ pub(crate) struct CursorPosition {
 }
 
 impl CursorPosition {
-    /// Version tag, so that a later cursor format can tell old cursors apart.
-    const TAG: &'static str = "e1";
-
     pub(crate) fn of(event: &EventEnvelope) -> Self {
         Self {
             millis: event.occurred_at.timestamp_millis(),
@@ -26,33 +24,30 @@ impl CursorPosition {
         }
     }
 
+    /// The cursor of every list ([`observatory_keyset`]), in microseconds. An instant outside
+    /// its range (never one an RFC 3339 date-time can name) is clamped to the range's edge.
     pub(crate) fn encode(self) -> PageCursor {
-        let text = format!("{}.{}.{}", Self::TAG, self.millis, self.event_id.simple());
-        // 2 + 1 + at most 20 + 1 + 32 characters: always within the contract's 1..=512.
-        PageCursor::try_from(text).expect("an encoded cursor is always a valid PageCursor")
+        const EDGE_MILLIS: i64 = 99_999_999_999_999; // within the format both ways
+        let micros = self.millis.clamp(-EDGE_MILLIS, EDGE_MILLIS) * 1000;
+        let text = Position {
+            micros,
+            id: self.event_id,
+        }
+        .encode()
+        .expect("a clamped position is within the cursor format");
+        PageCursor::try_from(text).expect("the cursor format is the PageCursor pattern")
     }
 
     pub(crate) fn decode(cursor: &PageCursor) -> Result<Self> {
         let text = cursor.as_str();
-        let malformed = |reason| EventLogError::MalformedCursor {
+        let position = Position::decode(text).map_err(|_| EventLogError::MalformedCursor {
             cursor: text.to_string(),
-            reason,
-        };
-        let mut parts = text.split('.');
-        let (Some(tag), Some(millis), Some(event_id), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("expected three dot-separated parts"));
-        };
-        if tag != Self::TAG {
-            return Err(malformed("unknown cursor version"));
-        }
-        let millis = millis
-            .parse::<i64>()
-            .map_err(|_| malformed("the position is not a timestamp"))?;
-        let event_id = Uuid::try_parse(event_id)
-            .map_err(|_| malformed("the position does not name an event"))?;
-        Ok(Self { millis, event_id })
+            reason: "not a page cursor (c1.<microseconds>.<32 hex digits>)",
+        })?;
+        Ok(Self {
+            millis: position.micros.div_euclid(1000),
+            event_id: position.id,
+        })
     }
 }
 
@@ -82,22 +77,20 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_rejected() {
-        for text in [
-            "x",
-            "e1.12",
-            "e1.12.not-a-uuid",
-            "e2.12.5f0c2a7e1d3b4c8e9f6a2b7d8e9c0a14",
-            "e1.twelve.5f0c2a7e1d3b4c8e9f6a2b7d8e9c0a14",
-            "e1.12.5f0c2a7e1d3b4c8e9f6a2b7d8e9c0a14.extra",
-        ] {
-            let cursor = PageCursor::try_from(text).expect("valid PageCursor text");
-            assert!(
-                matches!(
-                    CursorPosition::decode(&cursor),
-                    Err(EventLogError::MalformedCursor { .. })
-                ),
-                "{text}"
-            );
+        // (The PageCursor type already refuses text outside the pattern.)
+        for text in ["x", "e1.12.5f0c2a7e1d3b4c8e9f6a2b7d8e9c0a14", "c1.12"] {
+            let refused = PageCursor::try_from(text)
+                .map_err(|_| ())
+                .and_then(|cursor| CursorPosition::decode(&cursor).map_err(|_| ()));
+            assert!(refused.is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn every_cursor_of_the_format_is_a_position() {
+        let cursor =
+            PageCursor::try_from("c1.-1500.5f0c2a7e1d3b4c8e9f6a2b7d8e9c0a14").expect("the pattern");
+        let position = CursorPosition::decode(&cursor).expect("a position");
+        assert_eq!(position.millis, -2);
     }
 }

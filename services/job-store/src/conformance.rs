@@ -1159,13 +1159,23 @@ async fn a_malformed_cursor_is_an_invalid_cursor_error(h: Harness) {
         .expect("page")
         .next_cursor
         .expect("two pages");
-    for bad in ["not-a-cursor", "zz", "00", dead_letter_cursor.as_str()] {
+    for bad in [
+        "not-a-cursor",
+        "zz",
+        "00",
+        "c1.-210000000000000000.0b4bd3a494b44b4e9a353a1d6f6c9d11",
+    ] {
         let page = store.list_jobs(&JobFilter::default(), 10, Some(bad)).await;
         assert!(
             matches!(page, Err(StoreError::InvalidCursor(_))),
             "{bad}: {page:?}"
         );
     }
+    // A cursor is a position, not a list: another list's cursor starts a page too.
+    store
+        .list_jobs(&JobFilter::default(), 10, Some(dead_letter_cursor.as_str()))
+        .await
+        .expect("a position");
     let page = store.list_dead_letters(10, Some("6a6f6273")).await;
     assert!(
         matches!(page, Err(StoreError::InvalidCursor(_))),

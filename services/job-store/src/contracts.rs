@@ -17,5 +17,5 @@ observatory_contracts::reviewed_against! {
         job_failed::v1 = "1.0.0",
         job_page::v1 = "1.0.0",
         job_started::v1 = "1.0.0",
-        page_cursor::v1 = "1.0.0",
+        page_cursor::v2 = "2.0.0",
 }

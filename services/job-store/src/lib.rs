@@ -62,7 +62,7 @@ use crate::contracts::job_attempt::JobAttempt;
 use crate::contracts::job_created::JobCreated;
 use crate::contracts::job_page::JobPage;
 use crate::contracts::page_cursor::PageCursor;
-use crate::cursor::{CursorKind, Keyset};
+use crate::cursor::Keyset;
 pub use crate::error::{Result, StoreError};
 pub use crate::postgres::PostgresJobStore;
 pub use crate::sqlite::SqliteJobStore;
@@ -498,8 +498,8 @@ fn dead_letter_message(letter: &DeadLetter) -> Option<String> {
     letter.message.as_ref().map(|m| m.replace('\0', "\u{FFFD}"))
 }
 
-fn decode_cursor(cursor: Option<&str>, kind: CursorKind) -> Result<Option<Keyset>> {
-    cursor.map(|c| Keyset::decode(c, kind)).transpose()
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<Keyset>> {
+    cursor.map(Keyset::decode).transpose()
 }
 
 /// Appends the filters, keyset position, order and limit of a job page to `query`, in SQL
@@ -584,7 +584,6 @@ fn push_dead_letter_page_clauses<DB, T>(
 fn next_page_cursor<T>(
     items: &mut Vec<T>,
     size: i64,
-    kind: CursorKind,
     position: impl Fn(&T) -> Keyset,
 ) -> Result<Option<PageCursor>> {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
@@ -595,14 +594,17 @@ fn next_page_cursor<T>(
     let Some(last) = items.last() else {
         return Ok(None);
     };
-    let cursor = PageCursor::try_from(position(last).encode(kind))
+    let encoded = position(last).encode().ok_or_else(|| {
+        StoreError::Contract("page cursor: an instant outside years 1199 BC to AD 33658".into())
+    })?;
+    let cursor = PageCursor::try_from(encoded)
         .map_err(|e| StoreError::Contract(format!("page cursor: {e}")))?;
     Ok(Some(cursor))
 }
 
 /// A job page from the rows fetched (one more than `size` when another page follows).
 fn job_page(mut items: Vec<Job>, size: i64) -> Result<JobPage> {
-    let next_cursor = next_page_cursor(&mut items, size, CursorKind::Jobs, |job| Keyset {
+    let next_cursor = next_page_cursor(&mut items, size, |job| Keyset {
         at: job.created_at,
         id: job.id,
     })?;
@@ -611,11 +613,10 @@ fn job_page(mut items: Vec<Job>, size: i64) -> Result<JobPage> {
 
 /// A dead letter page from the rows fetched (one more than `size` when another page follows).
 fn dead_letter_page(mut items: Vec<DeadLetter>, size: i64) -> Result<DeadLetterPage> {
-    let next_cursor =
-        next_page_cursor(&mut items, size, CursorKind::DeadLetters, |letter| Keyset {
-            at: letter.received_at,
-            id: letter.id,
-        })?;
+    let next_cursor = next_page_cursor(&mut items, size, |letter| Keyset {
+        at: letter.received_at,
+        id: letter.id,
+    })?;
     Ok(DeadLetterPage { items, next_cursor })
 }
 

@@ -26,7 +26,6 @@ use crate::contracts::job::{Job, JobError, JobStatus};
 use crate::contracts::job_attempt::{AttemptOutcome, JobAttempt};
 use crate::contracts::job_created::JobCreated;
 use crate::contracts::job_page::JobPage;
-use crate::cursor::CursorKind;
 use crate::events::{EventFactory, NewOutboxEvent};
 use crate::rows::{DeadLetterRow, JobAttemptRow, JobRow};
 use crate::{
@@ -743,7 +742,7 @@ impl JobStore for SqliteJobStore {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<JobPage> {
-        let after = decode_cursor(cursor, CursorKind::Jobs)?;
+        let after = decode_cursor(cursor)?;
         let size = page_size(limit);
         let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM jobs");
         // One row more than the page tells whether another page follows.
@@ -775,7 +774,7 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn list_dead_letters(&self, limit: u32, cursor: Option<&str>) -> Result<DeadLetterPage> {
-        let after = decode_cursor(cursor, CursorKind::DeadLetters)?;
+        let after = decode_cursor(cursor)?;
         let size = page_size(limit);
         let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM dead_letters");
         push_dead_letter_page_clauses(&mut query, after, size + 1, instant);

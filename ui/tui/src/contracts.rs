@@ -27,7 +27,7 @@ observatory_contracts::reviewed_against! {
         job_started::v1 = "1.0.0",
         job_submission::v1 = "1.0.0",
         overview::v1 = "1.0.0",
-        page_cursor::v1 = "1.0.0",
+        page_cursor::v2 = "2.0.0",
         queue_depths::v1 = "1.0.0",
         sleep_job::v1 = "1.0.0",
 }

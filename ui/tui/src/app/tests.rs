@@ -93,14 +93,21 @@ fn jobs_app() -> (App, Vec<Uuid>) {
     let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
     app.update(fetched(
         fixtures::first_jobs(),
-        Ok(page(jobs[..100].to_vec(), Some("c1"))),
+        Ok(page(
+            jobs[..100].to_vec(),
+            Some("c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11"),
+        )),
     ));
     assert_eq!(app.jobs.rows.len(), 100);
     // Scrolling to the end loads the next page.
     let cmds = key(&mut app, KeyCode::Char('G'));
     let next = Request::Jobs {
         query: JobsQuery::default(),
-        cursor: Some("c1".parse().expect("a cursor")),
+        cursor: Some(
+            "c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11"
+                .parse()
+                .expect("a cursor"),
+        ),
         role: PageRole::Next,
     };
     assert_eq!(fetches(&cmds), [&next]);
@@ -124,7 +131,13 @@ fn jobs_page_in_as_the_selection_nears_the_end() {
     let cmds = app.update(Msg::Refresh);
     assert_eq!(fetches(&cmds), [&fixtures::first_jobs()]);
     let first = fixtures::completed_jobs(100);
-    app.update(fetched(fixtures::first_jobs(), Ok(page(first, Some("c1")))));
+    app.update(fetched(
+        fixtures::first_jobs(),
+        Ok(page(
+            first,
+            Some("c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11"),
+        )),
+    ));
     assert_eq!(app.jobs.rows.len(), 150);
     assert_eq!(app.jobs.selected().map(|j| j.id), Some(ids[149]));
 }

@@ -61,7 +61,10 @@ fn jobs_loaded(app: &mut App) {
     press(app, KeyCode::Char('2'));
     app.update(fetched(
         fixtures::first_jobs(),
-        Ok(fixtures::page(jobs(), Some("more"))),
+        Ok(fixtures::page(
+            jobs(),
+            Some("c1.1795435200000000.0b4bd3a494b44b4e9a353a1d6f6c9d11"),
+        )),
     ));
     press(app, KeyCode::Down);
 }
@@ -122,7 +125,7 @@ fn events_loaded(app: &mut App) {
         fixtures::event("job.dead-lettered", id("5f0c2a7e", 4), at(9), json!({"type": "fail", "attempts": 3,
             "reason": "attempts-exhausted", "lastError": {"code": "intentional-failure", "message": "fails on purpose"},
             "deadLetteredAt": at(9)})),
-    ], "nextCursor": "older"});
+    ], "nextCursor": "c1.1795435100000000.7c1e9f203a5b4d8cb2e194f0a6d3c572"});
     app.update(fetched(
         fixtures::first_events(),
         Ok(fixtures::event_page(page)),
