@@ -47,11 +47,35 @@ pub(crate) async fn get_overview(
     Ok(Json(overview))
 }
 
+/// `idPrefix` as the contract allows it: up to 36 hex digits and dashes. Dashes are ignored,
+/// so a prefix of dashes alone is every job, and one of more digits than an id is none.
+enum IdPrefix {
+    Any,
+    Of(JobIdPrefix),
+    None,
+}
+
+impl IdPrefix {
+    fn parse(raw: &str) -> Option<Self> {
+        if raw.is_empty()
+            || raw.len() > 36
+            || !raw.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        match raw.chars().filter(char::is_ascii_hexdigit).count() {
+            0 => Some(Self::Any),
+            1..=32 => JobIdPrefix::parse(raw).map(Self::Of),
+            _ => Some(Self::None),
+        }
+    }
+}
+
 pub(crate) async fn list_jobs(
     State(state): State<ReadModelState>,
     mut query: QueryParams,
 ) -> Result<Json<JobPage>, ApiError> {
-    let filter = JobFilter {
+    let mut filter = JobFilter {
         status: query.optional("status", JOB_STATUSES, |raw| raw.parse::<JobStatus>().ok()),
         job_type: query.optional(
             "type",
@@ -60,15 +84,23 @@ pub(crate) async fn list_jobs(
         ),
         created_after: query.date_time("createdAfter"),
         created_before: query.date_time("createdBefore"),
-        id_prefix: query.optional(
-            "idPrefix",
-            "1 to 32 hex digits of a job id (dashes ignored)",
-            JobIdPrefix::parse,
-        ),
+        id_prefix: None,
     };
+    let id_prefix = query.optional("idPrefix", "1 to 36 hex digits and dashes", IdPrefix::parse);
     let limit = query.limit();
     let cursor = query.cursor();
     query.finish()?;
+    match id_prefix {
+        None | Some(IdPrefix::Any) => {}
+        Some(IdPrefix::Of(prefix)) => filter.id_prefix = Some(prefix),
+        // Longer than an id: no job has it.
+        Some(IdPrefix::None) => {
+            return Ok(Json(JobPage {
+                items: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+    }
     let page = state
         .job_store()?
         .list_jobs(&filter, limit, cursor.as_deref().map(String::as_str))
