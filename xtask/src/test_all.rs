@@ -33,7 +33,7 @@ pub fn run(root: &Path) -> Result<()> {
         || crate::test_infra::ensure(root),
     )?;
     step(
-        "UI test tools (Chromium, tmux, the dashboard's Node modules)",
+        "UI and API test tools (Chromium, tmux, schemathesis, the dashboard's Node modules)",
         || crate::test_infra::ensure_ui_tools(root),
     )?;
     step("tsc --checkJs --strict (the dashboard)", || {

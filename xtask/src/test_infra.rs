@@ -179,8 +179,35 @@ fn ensure_mongodb(root: &Path) -> Result<()> {
 /// Debian packages the UIs' tests need, each with the command that shows it is installed.
 const UI_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium"), ("tmux", "tmux")];
 
-/// Makes the UI test tools present: the Debian packages, then the dashboard's Node modules.
+/// The schemathesis release the API fuzzing test is pinned to (PyPI).
+const SCHEMATHESIS: &str = "4.32.5";
+
+/// Makes schemathesis (the property-based API tester) present at its pinned version.
+fn ensure_schemathesis() -> Result<()> {
+    let installed = Command::new("st").arg("--version").output().is_ok_and(|o| {
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS)
+    });
+    if installed {
+        return Ok(());
+    }
+    eprintln!("  installing schemathesis: python3 -m pip install schemathesis=={SCHEMATHESIS}");
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet"])
+        .arg(format!("schemathesis=={SCHEMATHESIS}"))
+        .status()
+        .context("running python3 -m pip (install Python 3 with pip)")?;
+    if !status.success() || !has_command("st") {
+        bail!(
+            "could not install schemathesis: run `python3 -m pip install schemathesis=={SCHEMATHESIS}`"
+        );
+    }
+    Ok(())
+}
+
+/// Makes the UI and API test tools present: the Debian packages, schemathesis, then the
+/// dashboard's Node modules.
 pub fn ensure_ui_tools(root: &Path) -> Result<()> {
+    ensure_schemathesis()?;
     if !has_command("node") || !has_command("npm") {
         bail!(
             "Node.js 20 or newer with npm is needed for the dashboard's type check and browser tests: apt-get install -y nodejs npm"
