@@ -20,7 +20,7 @@ observatory_contracts::reviewed_against! {
         job_attempt::v1 = "1.0.0",
         job_detail::v1 = "1.0.0",
         job_page::v1 = "1.0.0",
-        job_submission::v1 = "1.0.0",
+        job_submission::v2 = "2.0.0",
         overview::v1 = "1.0.0",
         page_cursor::v2 = "2.0.0",
         queue_depths::v1 = "1.0.0",

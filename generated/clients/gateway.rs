@@ -112,7 +112,7 @@ impl Client {
         &'a self,
         idempotency_key: Option<&'a ::observatory_contracts::event_envelope::v1::IdempotencyKey>,
         x_correlation_id: Option<&'a ::observatory_contracts::event_envelope::v1::CorrelationId>,
-        body: &'a ::observatory_contracts::job_submission::v1::JobSubmission,
+        body: &'a ::observatory_contracts::job_submission::v2::JobSubmission,
     ) -> Result<
         ResponseValue<::observatory_contracts::job_acceptance::v1::JobAcceptance>,
         Error<::observatory_contracts::api_error::v1::ApiError>,

@@ -360,7 +360,7 @@
  * @typedef {Object} JobSubmission
  * @property {string} [jobId] Optional client-chosen id; resubmitting the same id runs the job once.
  * @property {JobType} type 
- * @property {Record<string, any>} [payload] Input of the job; validated against the job type's payload schema by the processor. Defaults to {}.
+ * @property {Record<string, any>} [payload] Input of the job. For the built-in types (sleep, compute, fail) the gateway checks it against the type's payload schema (schemas/job-types/) and answers 400 with a pointer when it does not match; other types are accepted as they are and fail at the processor. Defaults to {}. Whatever the type, the payload is carried by every store and every client, so it must keep within x-limits: at most 32 levels of objects and arrays (the payload itself is level 1), 65536 bytes as compact JSON, 16384 characters per string, 256 per key, no U+0000 (NUL) in any string or key, and integers within the signed 64-bit range.
  * @property {number} [maxAttempts] Attempts before the job is dead-lettered. Default 3.
  */
 
@@ -448,9 +448,9 @@ export const JobStatusValues = /** @type {ReadonlyArray<JobStatus>} */ (Object.f
 
 /** The payload schema of each built-in job type (schemas/job-types/). */
 export const JOB_TYPE_PAYLOAD_SCHEMAS = /** @type {Readonly<Record<string, JsonSchema>>} */ (Object.freeze({
-  "compute": {"title":"ComputeJobPayload","description":"Payload of the built-in compute job: CPU-bound, deterministic work (iterations of a hash chain starting from seed); the same input always yields the same result.","type":"object","required":["iterations"],"properties":{"iterations":{"type":"integer","minimum":1,"maximum":1000000000},"seed":{"type":"integer","minimum":0}}},
+  "compute": {"title":"ComputeJobPayload","description":"Payload of the built-in compute job: CPU-bound, deterministic work (iterations of a hash chain starting from seed); the same input always yields the same result.","type":"object","required":["iterations"],"properties":{"iterations":{"description":"Rounds of the hash chain: at most 100,000,000 (about a fifth of a second of one core).","type":"integer","minimum":1,"maximum":100000000},"seed":{"type":"integer","minimum":0}}},
   "fail": {"title":"FailJobPayload","description":"Payload of the built-in fail job, which fails on purpose to demonstrate retries, dead letters and alerts. {} fails every attempt; failFirstAttempts: N fails attempts 1..N and then succeeds; probability: p fails each attempt with probability p. Both given: an attempt fails if either says so.","type":"object","properties":{"failFirstAttempts":{"type":"integer","minimum":0},"probability":{"type":"number","minimum":0,"maximum":1},"message":{"description":"Error message to fail with.","type":"string","maxLength":1024}}},
-  "sleep": {"title":"SleepJobPayload","description":"Payload of the built-in sleep job: waits without using the CPU, like an I/O-bound task.","type":"object","required":["durationMs"],"properties":{"durationMs":{"description":"How long to sleep, in milliseconds; 0 makes a no-op job.","type":"integer","minimum":0,"maximum":600000}}}
+  "sleep": {"title":"SleepJobPayload","description":"Payload of the built-in sleep job: waits without using the CPU, like an I/O-bound task.","type":"object","required":["durationMs"],"properties":{"durationMs":{"description":"How long to sleep, in milliseconds (at most one minute); 0 makes a no-op job.","type":"integer","minimum":0,"maximum":60000}}}
 }));
 
 /**

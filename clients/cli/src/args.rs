@@ -70,7 +70,7 @@ pub struct SubmitArgs {
     /// Makes resubmitting safe: the same key always maps to the same job.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
-    /// Send the payload even if it does not match its built-in type's schema (the job fails).
+    /// Send the payload without checking it here first (the gateway checks it and answers 400).
     #[arg(long)]
     pub no_payload_check: bool,
     /// The gateway's base URL.
@@ -440,13 +440,13 @@ mod tests {
             error.to_string(),
             "--payload does not match the payload schema of `sleep` jobs (schemas/job-types/sleep-job.json):\n  \
              - /: \"durationMs\" is a required property\n\
-             (--no-payload-check submits it anyway; the job will then fail)"
+             (--no-payload-check sends it anyway, and the gateway answers what it finds wrong)"
         );
         let error = build_submission(&submit_args(&[
             "--type",
             "sleep",
             "--payload",
-            r#"{"durationMs": 600001}"#,
+            r#"{"durationMs": 60001}"#,
         ]))
         .expect_err("too long");
         assert!(error.to_string().contains("- /durationMs: "), "{error}");

@@ -33,7 +33,7 @@ pub enum CliError {
     #[error("--payload must be a JSON object, such as '{{\"durationMs\": 1500}}', not {found}")]
     PayloadNotObject { found: &'static str },
     #[error(
-        "--payload does not match the payload schema of `{job_type}` jobs ({schema}):{}\n(--no-payload-check submits it anyway; the job will then fail)",
+        "--payload does not match the payload schema of `{job_type}` jobs ({schema}):{}\n(--no-payload-check sends it anyway, and the gateway answers what it finds wrong)",
         bullets(violations)
     )]
     PayloadRejected {

@@ -2,12 +2,12 @@
 // change the schema, bump its $version and run `cargo xtask codegen`.
 //! `ComputeJobPayload`: schema `schemas/job-types/compute-job.json` (https://observatory.local/schemas/job-types/compute-job.json).
 
-/// Version 1.0.0 of `schemas/job-types/compute-job.json`; a new major version gets a new module.
-pub mod v1 {
+/// Version 2.0.0 of `schemas/job-types/compute-job.json`; a new major version gets a new module.
+pub mod v2 {
     /// The schema's `$id`.
     pub const ID: &str = "https://observatory.local/schemas/job-types/compute-job.json";
     /// The schema's `$version`.
-    pub const VERSION: &str = "1.0.0";
+    pub const VERSION: &str = "2.0.0";
     /// Where the schema lives in the repository.
     pub const PATH: &str = "schemas/job-types/compute-job.json";
     /// The schema with everything it references bundled in: a self-contained document for
@@ -17,6 +17,7 @@ pub mod v1 {
     ///Payload of the built-in compute job: CPU-bound, deterministic work (iterations of a hash chain starting from seed); the same input always yields the same result.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ComputeJobPayload {
+        ///Rounds of the hash chain: at most 100,000,000 (about a fifth of a second of one core).
         pub iterations: ::std::num::NonZeroU64,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub seed: ::std::option::Option<u64>,

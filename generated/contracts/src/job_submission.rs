@@ -2,12 +2,12 @@
 // change the schema, bump its $version and run `cargo xtask codegen`.
 //! `JobSubmission`: schema `schemas/domain/job-submission.json` (https://observatory.local/schemas/domain/job-submission.json).
 
-/// Version 1.0.0 of `schemas/domain/job-submission.json`; a new major version gets a new module.
-pub mod v1 {
+/// Version 2.0.0 of `schemas/domain/job-submission.json`; a new major version gets a new module.
+pub mod v2 {
     /// The schema's `$id`.
     pub const ID: &str = "https://observatory.local/schemas/domain/job-submission.json";
     /// The schema's `$version`.
-    pub const VERSION: &str = "1.0.0";
+    pub const VERSION: &str = "2.0.0";
     /// Where the schema lives in the repository.
     pub const PATH: &str = "schemas/domain/job-submission.json";
     /// The schema with everything it references bundled in: a self-contained document for
@@ -30,7 +30,7 @@ pub mod v1 {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub max_attempts: ::std::option::Option<::std::num::NonZeroU64>,
-        ///Input of the job; validated against the job type's payload schema by the processor. Defaults to {}.
+        ///Input of the job. For the built-in types (sleep, compute, fail) the gateway checks it against the type's payload schema (schemas/job-types/) and answers 400 with a pointer when it does not match; other types are accepted as they are and fail at the processor. Defaults to {}. Whatever the type, the payload is carried by every store and every client, so it must keep within x-limits: at most 32 levels of objects and arrays (the payload itself is level 1), 65536 bytes as compact JSON, 16384 characters per string, 256 per key, no U+0000 (NUL) in any string or key, and integers within the signed 64-bit range.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(rename = "type")]

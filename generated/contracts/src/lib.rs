@@ -133,14 +133,14 @@ impl Contract for job_attempt::v1::JobAttempt {
         schema: job_attempt::v1::SCHEMA,
     };
 }
-impl Contract for job_submission::v1::JobSubmission {
+impl Contract for job_submission::v2::JobSubmission {
     const SCHEMA: SchemaInfo = SchemaInfo {
         name: "job_submission",
         title: "JobSubmission",
-        path: job_submission::v1::PATH,
-        id: job_submission::v1::ID,
-        version: job_submission::v1::VERSION,
-        schema: job_submission::v1::SCHEMA,
+        path: job_submission::v2::PATH,
+        id: job_submission::v2::ID,
+        version: job_submission::v2::VERSION,
+        schema: job_submission::v2::SCHEMA,
     };
 }
 impl Contract for job::v1::Job {
@@ -213,14 +213,14 @@ impl Contract for job_started::v1::JobStarted {
         schema: job_started::v1::SCHEMA,
     };
 }
-impl Contract for compute_job::v1::ComputeJobPayload {
+impl Contract for compute_job::v2::ComputeJobPayload {
     const SCHEMA: SchemaInfo = SchemaInfo {
         name: "compute_job",
         title: "ComputeJobPayload",
-        path: compute_job::v1::PATH,
-        id: compute_job::v1::ID,
-        version: compute_job::v1::VERSION,
-        schema: compute_job::v1::SCHEMA,
+        path: compute_job::v2::PATH,
+        id: compute_job::v2::ID,
+        version: compute_job::v2::VERSION,
+        schema: compute_job::v2::SCHEMA,
     };
 }
 impl Contract for fail_job::v1::FailJobPayload {
@@ -233,14 +233,14 @@ impl Contract for fail_job::v1::FailJobPayload {
         schema: fail_job::v1::SCHEMA,
     };
 }
-impl Contract for sleep_job::v1::SleepJobPayload {
+impl Contract for sleep_job::v2::SleepJobPayload {
     const SCHEMA: SchemaInfo = SchemaInfo {
         name: "sleep_job",
         title: "SleepJobPayload",
-        path: sleep_job::v1::PATH,
-        id: sleep_job::v1::ID,
-        version: sleep_job::v1::VERSION,
-        schema: sleep_job::v1::SCHEMA,
+        path: sleep_job::v2::PATH,
+        id: sleep_job::v2::ID,
+        version: sleep_job::v2::VERSION,
+        schema: sleep_job::v2::SCHEMA,
     };
 }
 impl Contract for alert_list::v1::AlertList {
@@ -323,7 +323,7 @@ pub const SCHEMAS: &[SchemaInfo] = &[
     <dead_letter::v1::DeadLetter as Contract>::SCHEMA,
     <job_acceptance::v1::JobAcceptance as Contract>::SCHEMA,
     <job_attempt::v1::JobAttempt as Contract>::SCHEMA,
-    <job_submission::v1::JobSubmission as Contract>::SCHEMA,
+    <job_submission::v2::JobSubmission as Contract>::SCHEMA,
     <job::v1::Job as Contract>::SCHEMA,
     <event_envelope::v1::EventEnvelope as Contract>::SCHEMA,
     <job_completed::v1::JobCompleted as Contract>::SCHEMA,
@@ -331,9 +331,9 @@ pub const SCHEMAS: &[SchemaInfo] = &[
     <job_dead_lettered::v1::JobDeadLettered as Contract>::SCHEMA,
     <job_failed::v1::JobFailed as Contract>::SCHEMA,
     <job_started::v1::JobStarted as Contract>::SCHEMA,
-    <compute_job::v1::ComputeJobPayload as Contract>::SCHEMA,
+    <compute_job::v2::ComputeJobPayload as Contract>::SCHEMA,
     <fail_job::v1::FailJobPayload as Contract>::SCHEMA,
-    <sleep_job::v1::SleepJobPayload as Contract>::SCHEMA,
+    <sleep_job::v2::SleepJobPayload as Contract>::SCHEMA,
     <alert_list::v1::AlertList as Contract>::SCHEMA,
     <dead_letter_page::v1::DeadLetterPage as Contract>::SCHEMA,
     <event_page::v1::EventPage as Contract>::SCHEMA,
@@ -362,7 +362,7 @@ pub fn deserialize_as(
         "dead_letter" => check::<dead_letter::v1::DeadLetter>(instance),
         "job_acceptance" => check::<job_acceptance::v1::JobAcceptance>(instance),
         "job_attempt" => check::<job_attempt::v1::JobAttempt>(instance),
-        "job_submission" => check::<job_submission::v1::JobSubmission>(instance),
+        "job_submission" => check::<job_submission::v2::JobSubmission>(instance),
         "job" => check::<job::v1::Job>(instance),
         "event_envelope" => check::<event_envelope::v1::EventEnvelope>(instance),
         "job_completed" => check::<job_completed::v1::JobCompleted>(instance),
@@ -370,9 +370,9 @@ pub fn deserialize_as(
         "job_dead_lettered" => check::<job_dead_lettered::v1::JobDeadLettered>(instance),
         "job_failed" => check::<job_failed::v1::JobFailed>(instance),
         "job_started" => check::<job_started::v1::JobStarted>(instance),
-        "compute_job" => check::<compute_job::v1::ComputeJobPayload>(instance),
+        "compute_job" => check::<compute_job::v2::ComputeJobPayload>(instance),
         "fail_job" => check::<fail_job::v1::FailJobPayload>(instance),
-        "sleep_job" => check::<sleep_job::v1::SleepJobPayload>(instance),
+        "sleep_job" => check::<sleep_job::v2::SleepJobPayload>(instance),
         "alert_list" => check::<alert_list::v1::AlertList>(instance),
         "dead_letter_page" => check::<dead_letter_page::v1::DeadLetterPage>(instance),
         "event_page" => check::<event_page::v1::EventPage>(instance),
@@ -432,9 +432,9 @@ macro_rules! __check_reviewed_version {
 (job_attempt, v1, "1.0.0") => {};
 (job_attempt, v1, $seen:literal) => { compile_error!(concat!("contract schema `job_attempt` (schemas/domain/job-attempt.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `job_attempt::v1 = \"1.0.0\"` in ", file!())); };
 (job_attempt, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `job_attempt` (schemas/domain/job-attempt.json) is now version 1.0.0 (module `job_attempt::v1`); `job_attempt::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `job_attempt::v1 = \"1.0.0\"` in ", file!())); };
-(job_submission, v1, "1.0.0") => {};
-(job_submission, v1, $seen:literal) => { compile_error!(concat!("contract schema `job_submission` (schemas/domain/job-submission.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `job_submission::v1 = \"1.0.0\"` in ", file!())); };
-(job_submission, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `job_submission` (schemas/domain/job-submission.json) is now version 1.0.0 (module `job_submission::v1`); `job_submission::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `job_submission::v1 = \"1.0.0\"` in ", file!())); };
+(job_submission, v2, "2.0.0") => {};
+(job_submission, v2, $seen:literal) => { compile_error!(concat!("contract schema `job_submission` (schemas/domain/job-submission.json) is now version 2.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `job_submission::v2 = \"2.0.0\"` in ", file!())); };
+(job_submission, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `job_submission` (schemas/domain/job-submission.json) is now version 2.0.0 (module `job_submission::v2`); `job_submission::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `job_submission::v2 = \"2.0.0\"` in ", file!())); };
 (job, v1, "1.0.0") => {};
 (job, v1, $seen:literal) => { compile_error!(concat!("contract schema `job` (schemas/domain/job.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `job::v1 = \"1.0.0\"` in ", file!())); };
 (job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `job` (schemas/domain/job.json) is now version 1.0.0 (module `job::v1`); `job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `job::v1 = \"1.0.0\"` in ", file!())); };
@@ -456,15 +456,15 @@ macro_rules! __check_reviewed_version {
 (job_started, v1, "1.0.0") => {};
 (job_started, v1, $seen:literal) => { compile_error!(concat!("contract schema `job_started` (schemas/events/job-started.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `job_started::v1 = \"1.0.0\"` in ", file!())); };
 (job_started, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `job_started` (schemas/events/job-started.json) is now version 1.0.0 (module `job_started::v1`); `job_started::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `job_started::v1 = \"1.0.0\"` in ", file!())); };
-(compute_job, v1, "1.0.0") => {};
-(compute_job, v1, $seen:literal) => { compile_error!(concat!("contract schema `compute_job` (schemas/job-types/compute-job.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `compute_job::v1 = \"1.0.0\"` in ", file!())); };
-(compute_job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `compute_job` (schemas/job-types/compute-job.json) is now version 1.0.0 (module `compute_job::v1`); `compute_job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `compute_job::v1 = \"1.0.0\"` in ", file!())); };
+(compute_job, v2, "2.0.0") => {};
+(compute_job, v2, $seen:literal) => { compile_error!(concat!("contract schema `compute_job` (schemas/job-types/compute-job.json) is now version 2.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `compute_job::v2 = \"2.0.0\"` in ", file!())); };
+(compute_job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `compute_job` (schemas/job-types/compute-job.json) is now version 2.0.0 (module `compute_job::v2`); `compute_job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `compute_job::v2 = \"2.0.0\"` in ", file!())); };
 (fail_job, v1, "1.0.0") => {};
 (fail_job, v1, $seen:literal) => { compile_error!(concat!("contract schema `fail_job` (schemas/job-types/fail-job.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `fail_job::v1 = \"1.0.0\"` in ", file!())); };
 (fail_job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `fail_job` (schemas/job-types/fail-job.json) is now version 1.0.0 (module `fail_job::v1`); `fail_job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `fail_job::v1 = \"1.0.0\"` in ", file!())); };
-(sleep_job, v1, "1.0.0") => {};
-(sleep_job, v1, $seen:literal) => { compile_error!(concat!("contract schema `sleep_job` (schemas/job-types/sleep-job.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `sleep_job::v1 = \"1.0.0\"` in ", file!())); };
-(sleep_job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `sleep_job` (schemas/job-types/sleep-job.json) is now version 1.0.0 (module `sleep_job::v1`); `sleep_job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `sleep_job::v1 = \"1.0.0\"` in ", file!())); };
+(sleep_job, v2, "2.0.0") => {};
+(sleep_job, v2, $seen:literal) => { compile_error!(concat!("contract schema `sleep_job` (schemas/job-types/sleep-job.json) is now version 2.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `sleep_job::v2 = \"2.0.0\"` in ", file!())); };
+(sleep_job, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `sleep_job` (schemas/job-types/sleep-job.json) is now version 2.0.0 (module `sleep_job::v2`); `sleep_job::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `sleep_job::v2 = \"2.0.0\"` in ", file!())); };
 (alert_list, v1, "1.0.0") => {};
 (alert_list, v1, $seen:literal) => { compile_error!(concat!("contract schema `alert_list` (schemas/read-model/alert-list.json) is now version 1.0.0, but this crate was reviewed against ", $seen, ". Review how this crate uses it, then acknowledge the new version: `alert_list::v1 = \"1.0.0\"` in ", file!())); };
 (alert_list, $major:ident, $seen:literal) => { compile_error!(concat!("contract schema `alert_list` (schemas/read-model/alert-list.json) is now version 1.0.0 (module `alert_list::v1`); `alert_list::", stringify!($major), "` no longer exists. Update this crate to the new major version, then acknowledge it: `alert_list::v1 = \"1.0.0\"` in ", file!())); };

@@ -2,12 +2,12 @@
 // change the schema, bump its $version and run `cargo xtask codegen`.
 //! `SleepJobPayload`: schema `schemas/job-types/sleep-job.json` (https://observatory.local/schemas/job-types/sleep-job.json).
 
-/// Version 1.0.0 of `schemas/job-types/sleep-job.json`; a new major version gets a new module.
-pub mod v1 {
+/// Version 2.0.0 of `schemas/job-types/sleep-job.json`; a new major version gets a new module.
+pub mod v2 {
     /// The schema's `$id`.
     pub const ID: &str = "https://observatory.local/schemas/job-types/sleep-job.json";
     /// The schema's `$version`.
-    pub const VERSION: &str = "1.0.0";
+    pub const VERSION: &str = "2.0.0";
     /// Where the schema lives in the repository.
     pub const PATH: &str = "schemas/job-types/sleep-job.json";
     /// The schema with everything it references bundled in: a self-contained document for
@@ -17,7 +17,7 @@ pub mod v1 {
     ///Payload of the built-in sleep job: waits without using the CPU, like an I/O-bound task.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SleepJobPayload {
-        ///How long to sleep, in milliseconds; 0 makes a no-op job.
+        ///How long to sleep, in milliseconds (at most one minute); 0 makes a no-op job.
         #[serde(rename = "durationMs")]
         pub duration_ms: i64,
     }

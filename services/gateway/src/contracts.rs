@@ -7,10 +7,13 @@
 
 observatory_contracts::reviewed_against! {
         api_error::v1 = "1.0.0",
+        compute_job::v2 = "2.0.0",
         event_envelope::v1 = "1.0.0",
         health_status::v1 = "1.0.0",
         job::v1 = "1.0.0",
         job_acceptance::v1 = "1.0.0",
         job_created::v1 = "1.0.0",
-        job_submission::v1 = "1.0.0",
+        fail_job::v1 = "1.0.0",
+        job_submission::v2 = "2.0.0",
+        sleep_job::v2 = "2.0.0",
 }

@@ -9,6 +9,12 @@
 //! (by job id) and the metrics engine (by event id) store once: the job runs once and is
 //! counted once. The first submission's content wins.
 //!
+//! A payload of a built-in type (sleep, compute, fail) is checked against that type's payload
+//! schema here, so a job that could only fail gets a 400 with the pointer of what is wrong
+//! instead of a 202; other types are accepted as they are (they may be run by processors that
+//! know them). Every payload keeps within the submission schema's `x-limits`, which make it
+//! storable by every store and readable by every client.
+//!
 //! When the broker is down, blocked or slow to confirm, the answer is 503 with
 //! `Retry-After` — never a 202 for a job that is not safely stored. The publisher reconnects
 //! by itself, and `/readyz` says whether it is connected.
@@ -18,13 +24,16 @@ pub mod contracts;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use contracts::compute_job::ComputeJobPayload;
 use contracts::event_envelope::{
     CorrelationId as EventCorrelationId, EventProducer, IdempotencyKey,
 };
+use contracts::fail_job::FailJobPayload;
 use contracts::job::JobStatus;
 use contracts::job_acceptance::JobAcceptance;
 use contracts::job_created::{JobCreated, JobCreatedEventType, JobCreatedPayload};
 use contracts::job_submission::JobSubmission;
+use contracts::sleep_job::SleepJobPayload;
 use observatory_messaging::{
     BrokerConnector, BrokerError, JOB_CREATED, MessageMeta, PublisherState, RabbitMq,
     ReconnectingPublisher, Topology,
@@ -35,6 +44,7 @@ use observatory_runtime::http::{
 };
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
+use observatory_validation::ContractValidator;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
@@ -42,7 +52,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Job types that get their own metric label; others are counted as `other`.
+/// Job types that get their own metric label and whose payloads are checked here; others are
+/// counted as `other`.
 const BUILT_IN_TYPES: &[&str] = &["sleep", "compute", "fail"];
 /// Namespace of job ids derived from an `Idempotency-Key`.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f62_7365_7276_6174_6f72_792d_6964_656d);
@@ -66,8 +77,9 @@ pub struct GatewayConfig {
     /// Prefix of every exchange and queue name (separates deployments sharing a broker).
     #[arg(long, env = "OBSERVATORY_BROKER_PREFIX", default_value = "observatory")]
     pub broker_prefix: String,
-    /// Largest accepted request body, in bytes (larger ones get 413).
-    #[arg(long, env = "OBSERVATORY_GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024,
+    /// Largest accepted request body, in bytes (larger ones get 413). The default leaves room
+    /// for a payload at its contract limit (65,536 bytes) and the submission around it.
+    #[arg(long, env = "OBSERVATORY_GATEWAY_BODY_LIMIT", default_value_t = 128 * 1024,
           value_parser = observatory_runtime::config::body_limit)]
     pub body_limit: usize,
     /// How long to wait for the broker's publish confirm before answering 503.
@@ -123,6 +135,8 @@ struct Inner {
     default_max_attempts: NonZeroU64,
     /// Origins a browser may submit from (the dashboard's); `None`: same-origin only.
     cors: Option<CorsOrigins>,
+    /// The payload schemas of the built-in types, by type name.
+    payload_schemas: Vec<(&'static str, Arc<ContractValidator>)>,
     metrics: ServiceMetrics,
     submitted: IntCounterVec,
     publish_duration: HistogramVec,
@@ -175,6 +189,23 @@ impl GatewayState {
             })?;
         let cors = CorsOrigins::parse(&config.cors_origins)
             .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let schema = |r: Result<Arc<ContractValidator>, _>| {
+            r.map_err(|e: observatory_validation::SchemaError| GatewayError::Config(e.to_string()))
+        };
+        let payload_schemas = vec![
+            (
+                "sleep",
+                schema(ContractValidator::for_type::<SleepJobPayload>())?,
+            ),
+            (
+                "compute",
+                schema(ContractValidator::for_type::<ComputeJobPayload>())?,
+            ),
+            (
+                "fail",
+                schema(ContractValidator::for_type::<FailJobPayload>())?,
+            ),
+        ];
         Ok(Self {
             inner: Arc::new(Inner {
                 publisher,
@@ -183,6 +214,7 @@ impl GatewayState {
                 producer,
                 default_max_attempts,
                 cors,
+                payload_schemas,
                 metrics,
                 submitted,
                 publish_duration,
@@ -314,6 +346,31 @@ fn not_accepted(error: BrokerError, job_id: Uuid) -> ApiError {
     }
 }
 
+/// A built-in type's payload must match its schema (400 with a pointer under `/payload`).
+fn check_payload(inner: &Inner, submission: &JobSubmission) -> Result<(), ApiError> {
+    let job_type = submission.type_.as_str();
+    let Some((_, schema)) = inner.payload_schemas.iter().find(|(t, _)| *t == job_type) else {
+        return Ok(());
+    };
+    // The generated type holds the payload as a JSON map; the schema wants a value.
+    let payload = serde_json::Value::Object(submission.payload.clone());
+    schema.validate(&payload).map_err(|violations| {
+        ApiError::bad_request(
+            "validation-failed",
+            format!(
+                "the payload does not match the payload schema of `{job_type}` jobs ({})",
+                schema.info().path
+            ),
+        )
+        .with_details(
+            violations
+                .into_iter()
+                .map(|v| (format!("/payload{}", v.pointer), v.message))
+                .collect(),
+        )
+    })
+}
+
 async fn submit_job(
     State(state): State<GatewayState>,
     correlation: CorrelationId,
@@ -336,6 +393,7 @@ async fn submit_job(
                 })?,
         ),
     };
+    check_payload(inner, &submission)?;
     let job_id = submission
         .job_id
         .or_else(|| {

@@ -23,7 +23,7 @@ fn config(prefix: &str, rabbitmq_url: String) -> GatewayConfig {
         gateway_addr: "127.0.0.1:0".parse().unwrap(),
         rabbitmq_url,
         broker_prefix: prefix.into(),
-        body_limit: 64 * 1024,
+        body_limit: 128 * 1024,
         confirm_timeout_ms: 5_000,
         default_max_attempts: 3,
         instance_id: Some("gateway-test".into()),
@@ -174,7 +174,12 @@ async fn a_resubmission_with_the_same_key_or_job_id_is_the_same_job_and_event() 
     assert_ne!(first["jobId"], other["jobId"]);
 
     let id = "0b4bd3a4-94b4-4b4e-9a35-3a1d6f6c9d11";
-    let (status, _, chosen) = post(app, json!({"type": "sleep", "jobId": id}), &[]).await;
+    let (status, _, chosen) = post(
+        app,
+        json!({"type": "sleep", "jobId": id, "payload": {"durationMs": 0}}),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(chosen["jobId"], id);
     shutdown.cancel();
@@ -197,7 +202,9 @@ async fn bad_input_is_a_4xx_with_the_error_body() {
         .oneshot(
             Request::post("/jobs?dryRun=true")
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(json!({"type": "sleep"}).to_string()))
+                .body(Body::from(
+                    json!({"type": "sleep", "payload": {"durationMs": 0}}).to_string(),
+                ))
                 .unwrap(),
         )
         .await
@@ -210,7 +217,7 @@ async fn bad_input_is_a_4xx_with_the_error_body() {
     let long_key = "k".repeat(300);
     let (status, _, body) = post(
         app,
-        json!({"type": "sleep"}),
+        json!({"type": "sleep", "payload": {"durationMs": 0}}),
         &[("idempotency-key", &long_key)],
     )
     .await;
@@ -221,10 +228,88 @@ async fn bad_input_is_a_4xx_with_the_error_body() {
 }
 
 #[tokio::test]
+async fn payloads_of_built_in_types_and_every_payload_limit_are_checked_at_intake() {
+    let shutdown = CancellationToken::new();
+    let (state, broker) = connected(&shutdown).await;
+    let app = router(state, 128 * 1024).unwrap();
+    let refused = |body: Value| {
+        let app = app.clone();
+        async move {
+            let (status, _, answer) = post(app, body.clone(), &[]).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body:.200} -> {answer}");
+            assert_eq!(answer["code"], "validation-failed", "{answer}");
+            answer["details"][0]["pointer"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    // A built-in type's payload is checked against its schema: no 202 for a job that can only fail.
+    assert_eq!(
+        refused(json!({"type": "compute", "payload": {}})).await,
+        "/payload"
+    );
+    assert_eq!(
+        refused(json!({"type": "sleep", "payload": {"durationMs": 60_001}})).await,
+        "/payload/durationMs"
+    );
+    assert_eq!(
+        refused(json!({"type": "fail", "payload": {"probability": 2}})).await,
+        "/payload/probability"
+    );
+    // Every limit of x-limits, one past it, for any type; the pointer names the part beyond it.
+    let nested = |levels: usize| (1..levels).fold(json!({}), |inner, _| json!({ "a": inner }));
+    let deep = format!("/payload/deep{}", "/a".repeat(31));
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {"deep": nested(32)}})).await,
+        deep
+    );
+    let long = "x".repeat(16_385);
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {"s": [long]}})).await,
+        "/payload/s/0"
+    );
+    let key = "k".repeat(257);
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {key.clone(): 1}})).await,
+        format!("/payload/{key}")
+    );
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {"s": "a\u{0}b"}})).await,
+        "/payload/s"
+    );
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {"a\u{0}": 1}})).await,
+        "/payload/a\u{0}"
+    );
+    assert_eq!(
+        refused(json!({"type": "x", "payload": {"n": u64::MAX}})).await,
+        "/payload/n"
+    );
+    let pad = "x".repeat(16_000);
+    let big = json!({"type": "x", "payload": {"a": pad, "b": pad, "c": pad, "d": pad, "e": "x".repeat(1_600)}});
+    assert_eq!(refused(big).await, "/payload");
+    // At every limit at once, accepted.
+    let at_limits = json!({"type": "fail", "payload": {
+        "probability": 0, "deep": nested(31), "s": "x".repeat(16_384), "k".repeat(256): i64::MIN,
+        "n": i64::MAX,
+    }});
+    let (status, _, answer) = post(app.clone(), at_limits, &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
 async fn without_a_broker_the_answer_is_503_with_retry_after_and_not_ready() {
     let shutdown = CancellationToken::new();
     let app = router(without_broker(&shutdown), 64 * 1024).unwrap();
-    let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    let (status, headers, body) = post(
+        app.clone(),
+        json!({"type": "sleep", "payload": {"durationMs": 0}}),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers[header::RETRY_AFTER], "2");
     assert_eq!(body["code"], "broker-unavailable");
@@ -242,7 +327,12 @@ async fn accepted_jobs_are_counted_by_bounded_type() {
     let (state, broker) = connected(&shutdown).await;
     let metrics = state.metrics().clone();
     let app = router(state, 64 * 1024).unwrap();
-    post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    post(
+        app.clone(),
+        json!({"type": "sleep", "payload": {"durationMs": 0}}),
+        &[],
+    )
+    .await;
     post(app.clone(), json!({"type": "resize-image-7f3a"}), &[]).await;
     let text = metrics.render();
     assert!(
@@ -368,7 +458,12 @@ async fn an_unconfirmed_publish_names_the_job_id_to_resubmit_with() {
     .await
     .expect("the publisher connects");
     let app = router(state, 64 * 1024).unwrap();
-    let (status, headers, body) = post(app.clone(), json!({"type": "sleep"}), &[]).await;
+    let (status, headers, body) = post(
+        app.clone(),
+        json!({"type": "sleep", "payload": {"durationMs": 0}}),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "outcome-unknown", "{body}");
     assert!(headers.contains_key(header::RETRY_AFTER));
@@ -393,7 +488,12 @@ async fn an_unconfirmed_publish_names_the_job_id_to_resubmit_with() {
     // count it once.
     // (With no time for confirms the answer is almost always "outcome unknown" again, but a
     // confirm can beat the zero timeout: then it is a 202 for the same job.)
-    let (status, _, again) = post(app, json!({"type": "sleep", "jobId": job_id}), &[]).await;
+    let (status, _, again) = post(
+        app,
+        json!({"type": "sleep", "jobId": job_id, "payload": {"durationMs": 0}}),
+        &[],
+    )
+    .await;
     if status == StatusCode::ACCEPTED {
         assert_eq!(again["jobId"], job_id.as_str(), "{again}");
     } else {

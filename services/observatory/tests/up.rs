@@ -411,6 +411,155 @@ async fn every_built_in_job_type_runs_and_the_read_model_shows_it(up: &Up) {
     assert!(message.contains("not found"), "{message}");
 }
 
+/// `payload` with a `pad` array of strings that makes it exactly `bytes` long as compact JSON.
+fn padded_to(mut payload: serde_json::Map<String, Value>, bytes: usize) -> Value {
+    let mut pad: Vec<String> = Vec::new();
+    loop {
+        payload.insert("pad".into(), json!(pad));
+        let len = serde_json::to_vec(&payload).expect("JSON").len();
+        assert!(len <= bytes, "{len} > {bytes}");
+        let missing = bytes - len;
+        if missing == 0 {
+            return Value::Object(payload);
+        }
+        match pad.last_mut() {
+            Some(last) if last.len() < 16_000 => {
+                let add = missing.min(16_000 - last.len());
+                last.push_str(&"x".repeat(add));
+            }
+            _ => pad.push(String::new()),
+        }
+    }
+}
+
+/// Every limit of the submission's `x-limits`: a payload at all of them at once goes through
+/// the whole pipeline (stored, logged, counted, read back unchanged by the generated client and
+/// the CLI); one past each is a 400 naming the part beyond it, and nothing is stored.
+async fn payload_limits_hold_through_the_pipeline(up: &Up) {
+    let nested = |levels: usize| (1..levels).fold(json!({}), |inner, _| json!({ "a": inner }));
+    let mut payload = serde_json::Map::new();
+    payload.insert("probability".into(), json!(0)); // a fail job that succeeds
+    payload.insert("deep".into(), nested(31)); // the payload is level 1: 32 in all
+    payload.insert("s".into(), json!("é".repeat(16_384)));
+    payload.insert("k".repeat(256), json!(i64::MIN));
+    payload.insert("n".into(), json!(i64::MAX));
+    payload.insert("x".into(), json!(-1.5e300));
+    let payload = padded_to(payload, 65_536);
+    let job = submit(up, json!({"type": "fail", "payload": payload})).await;
+    let detail = wait_for(up, job, "COMPLETED", 3).await;
+    assert_eq!(
+        detail["job"]["payload"], payload,
+        "the job store gives the payload back"
+    );
+    let created = detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["eventType"] == "job.created")
+        .expect("job.created in the timeline");
+    assert_eq!(
+        created["payload"]["payload"], payload,
+        "the event log gives it back"
+    );
+    let page = up
+        .read_model_client()
+        .list_jobs(None, None, None, None, None, None, None, None)
+        .await
+        .expect("a jobs page with the job in it");
+    let page = serde_json::to_value(page.into_inner()).expect("JSON");
+    assert!(
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|j| j["payload"] == payload)
+    );
+    let listed: Value = serde_json::from_str(&stdout(&cli(&[
+        "jobs",
+        "--read-model",
+        &up.read_model,
+        "--json",
+    ])))
+    .expect("jobs --json reads the page");
+    assert!(
+        listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|j| j["id"] == job.to_string())
+    );
+    let shown: Value = serde_json::from_str(&stdout(&cli(&[
+        "job",
+        &job.to_string(),
+        "--read-model",
+        &up.read_model,
+        "--json",
+    ])))
+    .expect("job --json reads the detail");
+    assert_eq!(shown["job"]["payload"], payload);
+
+    let http = reqwest::Client::new();
+    let big_integer: Value = serde_json::from_str("9223372036854775808").expect("JSON");
+    for (what, payload, pointer) in [
+        (
+            "33 levels",
+            json!({"deep": nested(32)}),
+            format!("/payload/deep{}", "/a".repeat(31)),
+        ),
+        (
+            "a 16385-character string",
+            json!({"s": "é".repeat(16_385)}),
+            "/payload/s".into(),
+        ),
+        (
+            "a 257-character key",
+            json!({"k".repeat(257): 1}),
+            format!("/payload/{}", "k".repeat(257)),
+        ),
+        (
+            "a NUL in a string",
+            json!({"s": ["\u{0}"]}),
+            "/payload/s/0".into(),
+        ),
+        (
+            "a NUL in a key",
+            json!({"\u{0}": 1}),
+            "/payload/\u{0}".into(),
+        ),
+        (
+            "an integer beyond int64",
+            json!({"n": big_integer}),
+            "/payload/n".into(),
+        ),
+        (
+            "65537 bytes",
+            padded_to(serde_json::Map::new(), 65_537),
+            "/payload".into(),
+        ),
+        (
+            "a sleep over a minute",
+            json!({"durationMs": 60_001}),
+            "/payload/durationMs".into(),
+        ),
+    ] {
+        let job_type = if what.starts_with("a sleep") {
+            "sleep"
+        } else {
+            "fail"
+        };
+        let answer = http
+            .post(format!("{}/jobs", up.gateway))
+            .json(&json!({"type": job_type, "payload": payload}))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(answer.status(), 400, "{what}");
+        let body: Value = answer.json().await.expect("the error body");
+        assert_eq!(body["code"], "validation-failed", "{what}: {body}");
+        assert_eq!(body["details"][0]["pointer"], pointer, "{what}: {body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn up_runs_every_job_type_on_its_embedded_adapters() {
     let up = Up::start(&[]).await;
@@ -424,6 +573,7 @@ async fn up_runs_every_job_type_on_its_embedded_adapters() {
         assert!(up.banner.contains(part), "{part:?} in:\n{}", up.banner);
     }
     every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
+    payload_limits_hold_through_the_pipeline(&up).await;
     up.stop();
 }
 
@@ -467,6 +617,7 @@ async fn up_passes_the_same_checks_on_the_real_servers() {
     }
     assert!(!up.banner.contains("SQLite"), "{}", up.banner);
     every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
+    payload_limits_hold_through_the_pipeline(&up).await;
     up.stop();
     delete_queues(&name).await;
 }

@@ -63,12 +63,12 @@ pub struct ProcessorConfig {
     pub retry_backoff_max_ms: u64,
 
     /// Longest an attempt may run, in seconds: a slower attempt fails (retryably) with code
-    /// `timeout`, which uses up the attempt. Above the longest built-in job (a 10-minute
+    /// `timeout`, which uses up the attempt. Above the longest built-in job (a one-minute
     /// sleep) by default.
     #[arg(
         long,
         env = "OBSERVATORY_ATTEMPT_TIMEOUT_SECS",
-        default_value_t = 660,
+        default_value_t = 90,
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub attempt_timeout_secs: u64,

@@ -7,7 +7,7 @@
 
 observatory_contracts::reviewed_against! {
         api_error::v1 = "1.0.0",
-        compute_job::v1 = "1.0.0",
+        compute_job::v2 = "2.0.0",
         dead_letter::v1 = "1.0.0",
         event_envelope::v1 = "1.0.0",
         fail_job::v1 = "1.0.0",
@@ -19,5 +19,5 @@ observatory_contracts::reviewed_against! {
         job_dead_lettered::v1 = "1.0.0",
         job_failed::v1 = "1.0.0",
         job_started::v1 = "1.0.0",
-        sleep_job::v1 = "1.0.0",
+        sleep_job::v2 = "2.0.0",
 }

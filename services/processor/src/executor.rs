@@ -147,7 +147,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 async fn run_sleep(payload: SleepJobPayload) -> AttemptResult {
-    // The schema bounds durationMs to 0..=600000; a negative value cannot pass validation.
+    // The schema bounds durationMs to 0..=60000; a negative value cannot pass validation.
     let millis = u64::try_from(payload.duration_ms).unwrap_or(0);
     if millis > 0 {
         tokio::time::sleep(Duration::from_millis(millis)).await;

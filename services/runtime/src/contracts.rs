@@ -7,7 +7,7 @@
 
 observatory_contracts::reviewed_against! {
         api_error::v1 = "1.0.0",
-        job_submission::v1 = "1.0.0",
+        job_submission::v2 = "2.0.0",
         event_envelope::v1 = "1.0.0",
         health_status::v1 = "1.0.0",
 }

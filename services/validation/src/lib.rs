@@ -5,9 +5,14 @@
 //! can.
 //!
 //! Draft-07 has no `uuid` format, and jsonschema would silently accept anything under it;
-//! this crate registers one so that `format: uuid` means what the schemas say.
+//! this crate registers one so that `format: uuid` means what the schemas say. Likewise the
+//! contracts' `x-limits` keyword ([`observatory_value_limits`]: depth, size, string lengths, NUL
+//! and integer range of a free-form value) is registered as a keyword, so a value beyond a
+//! limit is a violation with the pointer of the part that is beyond it.
 
+use jsonschema::{Keyword, ValidationError};
 use observatory_contracts::SchemaInfo;
+use observatory_value_limits::ValueLimits;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -57,6 +62,11 @@ impl ContractValidator {
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(true)
             .with_format("uuid", |s: &str| uuid::Uuid::try_parse(s).is_ok())
+            .with_keyword(observatory_value_limits::KEYWORD, |_, value, _| {
+                ValueLimits::parse(value)
+                    .map(|limits| Box::new(LimitsKeyword(limits)) as Box<dyn for<'i> Keyword<'i>>)
+                    .map_err(ValidationError::schema)
+            })
             .build(&schema)
             .map_err(|e| error(e.to_string()))?;
         Ok(Self { info, validator })
@@ -108,9 +118,21 @@ impl ContractValidator {
         let violations: Vec<Violation> = self
             .validator
             .iter_errors(instance)
-            .map(|e| Violation {
-                pointer: e.instance_path().as_str().to_owned(),
-                message: e.to_string(),
+            .map(|e| {
+                let mut pointer = e.instance_path().as_str().to_owned();
+                let mut message = e.to_string();
+                // A limit names the part of the value beyond it, below the keyword's instance.
+                if let jsonschema::error::ValidationErrorKind::Custom {
+                    keyword,
+                    message: m,
+                } = e.kind()
+                    && keyword == observatory_value_limits::KEYWORD
+                    && let Some((below, text)) = m.split_once(POINTER_END)
+                {
+                    pointer.push_str(below);
+                    message = text.to_owned();
+                }
+                Violation { pointer, message }
             })
             .collect();
         if violations.is_empty() {
@@ -118,6 +140,24 @@ impl ContractValidator {
         } else {
             Err(violations)
         }
+    }
+}
+
+/// Separates the pointer below the keyword's instance from the message in a limit's error.
+const POINTER_END: char = '\u{1f}';
+
+/// `x-limits` as a jsonschema keyword.
+struct LimitsKeyword(ValueLimits);
+
+impl<'i> Keyword<'i> for LimitsKeyword {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        self.0.check(instance).map_err(|v| {
+            ValidationError::custom(format!("{}{POINTER_END}{}", v.pointer, v.message))
+        })
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        self.0.check(instance).is_ok()
     }
 }
 

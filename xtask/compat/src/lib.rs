@@ -126,6 +126,11 @@ pub const KINDS: &[&str] = &[
     "max-properties-removed",
     "max-properties-increased",
     "max-properties-decreased",
+    // x-limits (any value, at every depth)
+    "limit-added",
+    "limit-removed",
+    "limit-tightened",
+    "limit-loosened",
     // OpenAPI
     "operation-added",
     "operation-removed",

@@ -27,6 +27,9 @@
 //! directions is assumed compatible (the usual co-inductive rule for
 //! recursive types, sound because every instance is a finite tree).
 //!
+//! `x-limits` ([`observatory_value_limits`]) is the one extension keyword with instance-set
+//! meaning (limits at every depth of a free-form value); every other `x-` key is an annotation.
+//!
 //! Keywords the checker does not understand (`oneOf`, `anyOf`, `allOf`,
 //! `not`, `if`, `patternProperties`, ...) are an error, never a silent pass.
 
@@ -37,6 +40,7 @@ use serde_json::{Map, Value};
 use crate::CompatError;
 use crate::report::{Breaks, Change};
 use crate::store::{Dialect, Loc, Store};
+use observatory_value_limits::{Limit, ValueLimits};
 
 /// Keywords that never change an instance set.
 const ANNOTATIONS: &[&str] = &[
@@ -80,6 +84,7 @@ const ASSERTIONS: &[&str] = &[
     "additionalProperties",
     "definitions",
     "$ref",
+    observatory_value_limits::KEYWORD,
 ];
 
 /// `$version` changes on every bump; it is not reported as a change.
@@ -87,7 +92,7 @@ const SILENT: &[&str] = &["$version"];
 
 fn is_annotation(k: &str, dialect: Dialect) -> bool {
     ANNOTATIONS.contains(&k)
-        || k.starts_with("x-")
+        || (k.starts_with("x-") && k != observatory_value_limits::KEYWORD)
         || (dialect == Dialect::Oas30 && OAS_ANNOTATIONS.contains(&k))
 }
 
@@ -280,6 +285,7 @@ struct Norm {
     additional_properties: Sub,
     min_properties: Option<u64>,
     max_properties: Option<u64>,
+    limits: ValueLimits,
     annotations: Map<String, Value>,
 }
 
@@ -307,6 +313,7 @@ impl Norm {
             additional_properties: Sub::Absent,
             min_properties: None,
             max_properties: None,
+            limits: ValueLimits::default(),
             annotations: Map::new(),
         }
     }
@@ -585,6 +592,9 @@ fn normalize(store: &mut Store, loc: &Loc) -> Result<Node, CompatError> {
     n.max_items = get_u64(store, &loc, &o, "maxItems")?;
     n.min_properties = get_u64(store, &loc, &o, "minProperties")?;
     n.max_properties = get_u64(store, &loc, &o, "maxProperties")?;
+    if let Some(limits) = o.get(observatory_value_limits::KEYWORD) {
+        n.limits = ValueLimits::parse(limits).map_err(|message| invalid(store, &loc, message))?;
+    }
     n.pattern = get_str(store, &loc, &o, "pattern")?;
     n.format = get_str(store, &loc, &o, "format")?;
     // Numeric bounds: draft-07 numeric exclusive bounds, or OpenAPI 3.0
@@ -785,6 +795,7 @@ enum Family {
     Properties,
     MinProps,
     MaxProps,
+    Limits,
 }
 
 enum Verdict {
@@ -822,6 +833,17 @@ fn validate(
         return Ok(No(
             Family::Type,
             format!("type is not {}", type_names(n.type_set())),
+        ));
+    }
+    if let Err(beyond) = n.limits.check(v) {
+        return Ok(No(
+            Family::Limits,
+            format!(
+                "beyond `{}` at `{}`: {}",
+                observatory_value_limits::KEYWORD,
+                beyond.pointer,
+                beyond.message
+            ),
         ));
     }
     if let Some(vals) = &n.values
@@ -1509,6 +1531,39 @@ impl<'a> Comparer<'a> {
                 opt_str(&n.max_properties)
             );
             self.push(ol, nl, "maxProperties", kind, b, msg);
+        }
+
+        // x-limits: each limit holds at every depth of the value, so P implies C's only when
+        // P states the same limit at this node, at least as tight (conservative: a limit that
+        // P's structure or an ancestor's limit implies is not credited).
+        for limit in Limit::ALL {
+            let (a, b) = (o.limits.get(limit), n.limits.get(limit));
+            if a == b {
+                continue;
+            }
+            let breaks = brk(&mut rejected, Family::Limits, ALL, &|p, c| {
+                !p.limits.implies(&c.limits, limit)
+            });
+            let kind = match (a, b) {
+                (None, _) => "limit-added",
+                (_, None) => "limit-removed",
+                (Some(x), Some(y)) if y < x => "limit-tightened",
+                _ => "limit-loosened",
+            };
+            let show = |v: Option<u64>| match (v, limit.is_flag()) {
+                (None, true) => "off".to_owned(),
+                (Some(_), true) => "on".to_owned(),
+                (v, false) => opt_str(&v),
+            };
+            let msg = format!(
+                "{}.{} {} -> {}",
+                observatory_value_limits::KEYWORD,
+                limit.name(),
+                show(a),
+                show(b)
+            );
+            let kw = format!("{}/{}", observatory_value_limits::KEYWORD, limit.name());
+            self.push(ol, nl, &kw, kind, breaks, msg);
         }
 
         // Directions in which sub-schemas matter: not decided by values, and
