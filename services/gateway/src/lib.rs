@@ -15,6 +15,10 @@
 //! know them). Every payload keeps within the submission schema's `x-limits`, which make it
 //! storable by every store and readable by every client.
 //!
+//! Load is shed, not queued without bound: the gateway watches the depth of the jobs queue, and
+//! while more than `--max-queued-jobs` wait there (the processors are saturated), a submission
+//! is answered 503 `overloaded` with `Retry-After` before anything is sent.
+//!
 //! When the broker is down, blocked or slow to confirm, the answer is 503 with
 //! `Retry-After` — never a 202 for a job that is not safely stored. The publisher reconnects
 //! by itself, and `/readyz` says whether it is connected.
@@ -45,10 +49,11 @@ use observatory_runtime::http::{
 use observatory_runtime::metrics::ServiceMetrics;
 use observatory_runtime::shutdown::CancellationToken;
 use observatory_validation::ContractValidator;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -91,6 +96,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "OBSERVATORY_DEFAULT_MAX_ATTEMPTS", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=100))]
     pub default_max_attempts: u64,
+    /// Most jobs waiting in the jobs queue before submissions are refused with 503
+    /// `overloaded` and `Retry-After` (the processors are saturated); accepted again below
+    /// nine tenths of it.
+    #[arg(long, env = "OBSERVATORY_GATEWAY_MAX_QUEUED_JOBS", default_value_t = 50_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_queued_jobs: u64,
     /// Identifies this process in events (default: a generated id).
     #[arg(long, env = "OBSERVATORY_INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -140,7 +151,15 @@ struct Inner {
     metrics: ServiceMetrics,
     submitted: IntCounterVec,
     publish_duration: HistogramVec,
+    /// Jobs waiting in the jobs queue at the last look, and whether that is over the limit.
+    queued: IntGauge,
+    shed: IntCounter,
+    overloaded: AtomicBool,
+    max_queued_jobs: u64,
 }
+
+/// How often the depth of the jobs queue is read.
+const QUEUE_WATCH_EVERY: Duration = Duration::from_millis(250);
 
 impl GatewayState {
     pub fn new(
@@ -165,6 +184,18 @@ impl GatewayState {
             &["outcome"],
         )
         .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let queued = IntGauge::new(
+            "gateway_jobs_queued",
+            "Jobs waiting in the jobs queue at the gateway's last look",
+        )
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let shed = IntCounter::new(
+            "gateway_jobs_shed_total",
+            "Submissions refused with 503 overloaded (too many jobs queued)",
+        )
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+        metrics.register(Box::new(queued.clone()));
+        metrics.register(Box::new(shed.clone()));
         metrics.register(Box::new(submitted.clone()));
         metrics.register(Box::new(publish_duration.clone()));
         let instance = config
@@ -218,6 +249,10 @@ impl GatewayState {
                 metrics,
                 submitted,
                 publish_duration,
+                queued,
+                shed,
+                overloaded: AtomicBool::new(false),
+                max_queued_jobs: config.max_queued_jobs,
             }),
         })
     }
@@ -228,6 +263,51 @@ impl GatewayState {
 
     pub fn is_ready(&self) -> bool {
         self.inner.publisher.is_ready()
+    }
+
+    /// Reads the depth of the jobs queue every 250 ms until `shutdown`: over
+    /// `--max-queued-jobs`, submissions are shed; below nine tenths of it, accepted again.
+    /// While the depth cannot be read (no broker), nothing is shed for it: the publish fails.
+    pub fn watch_queue(&self, shutdown: CancellationToken) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let queue = inner.topology.jobs_queue();
+            let resume_below = inner.max_queued_jobs - inner.max_queued_jobs / 10;
+            loop {
+                match inner.publisher.queue_depth(&queue).await {
+                    Ok((ready, _)) => {
+                        let ready = u64::from(ready);
+                        inner.queued.set(i64::try_from(ready).unwrap_or(i64::MAX));
+                        let was = inner.overloaded.load(Ordering::Relaxed);
+                        let now = if was {
+                            ready >= resume_below
+                        } else {
+                            ready >= inner.max_queued_jobs
+                        };
+                        if now != was {
+                            inner.overloaded.store(now, Ordering::Relaxed);
+                            if now {
+                                tracing::warn!(
+                                    queued = ready,
+                                    limit = inner.max_queued_jobs,
+                                    "the processors are saturated; refusing submissions until the queue drains"
+                                );
+                            } else {
+                                tracing::info!(
+                                    queued = ready,
+                                    "the queue drained; accepting submissions again"
+                                );
+                            }
+                        }
+                    }
+                    Err(_) => inner.overloaded.store(false, Ordering::Relaxed),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(QUEUE_WATCH_EVERY) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        });
     }
 }
 
@@ -301,6 +381,7 @@ pub async fn serve(
         shutdown.clone(),
     );
     let state = GatewayState::new(&config, publisher, kind)?;
+    state.watch_queue(shutdown.clone());
     let app = router(state, config.body_limit)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gateway listening");
@@ -394,6 +475,17 @@ async fn submit_job(
         ),
     };
     check_payload(inner, &submission)?;
+    if inner.overloaded.load(Ordering::Relaxed) {
+        inner.shed.inc();
+        return Err(ApiError::unavailable(
+            "overloaded",
+            format!(
+                "more than {} jobs are waiting for the processors; the job was not accepted: submit it again later",
+                inner.max_queued_jobs
+            ),
+            1,
+        ));
+    }
     let job_id = submission
         .job_id
         .or_else(|| {

@@ -26,6 +26,7 @@ fn config(prefix: &str, rabbitmq_url: String) -> GatewayConfig {
         body_limit: 128 * 1024,
         confirm_timeout_ms: 5_000,
         default_max_attempts: 3,
+        max_queued_jobs: 50_000,
         instance_id: Some("gateway-test".into()),
         cors_origins: vec!["http://127.0.0.1:8080".into()],
     }
@@ -296,6 +297,75 @@ async fn payloads_of_built_in_types_and_every_payload_limit_are_checked_at_intak
     }});
     let (status, _, answer) = post(app.clone(), at_limits, &[]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    shutdown.cancel();
+    cleanup(&broker).await;
+}
+
+#[tokio::test]
+async fn a_full_jobs_queue_sheds_submissions_with_503_and_retry_after_until_it_drains() {
+    let shutdown = CancellationToken::new();
+    let prefix = unique_name();
+    let connector = Arc::new(RabbitMq::new(rabbitmq_url(), Topology::new(prefix.clone())));
+    let broker = connector.connect().await.expect("RabbitMQ");
+    let cfg = GatewayConfig {
+        max_queued_jobs: 5,
+        ..config(&prefix, rabbitmq_url())
+    };
+    let publisher =
+        ReconnectingPublisher::start(connector, Duration::from_secs(5), shutdown.clone());
+    let state = GatewayState::new(&cfg, publisher, "rabbitmq").unwrap();
+    state.watch_queue(shutdown.clone());
+    let app = router(state, 128 * 1024).unwrap();
+    let job = json!({"type": "sleep", "payload": {"durationMs": 0}});
+    // Nothing consumes: submissions are accepted until the gateway sees five waiting.
+    let mut accepted = 0;
+    let shed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (status, headers, body) = post(app.clone(), job.clone(), &[]).await;
+            match status {
+                StatusCode::ACCEPTED => accepted += 1,
+                StatusCode::SERVICE_UNAVAILABLE if body["code"] == "overloaded" => {
+                    return (headers, body);
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {} // not connected yet
+                other => panic!("unexpected {other}: {body}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a full queue sheds submissions");
+    assert_eq!(shed.0[header::RETRY_AFTER], "1");
+    assert!(accepted >= 5, "{accepted} accepted before shedding");
+    // Every accepted job is in the queue; the shed ones are not.
+    let (ready, _) = broker
+        .queue_depth(&Topology::new(prefix.clone()).jobs_queue())
+        .await
+        .unwrap();
+    assert_eq!(u64::from(ready), accepted);
+    // Drained below nine tenths of the limit, submissions are accepted again.
+    let mut consumer = broker
+        .consume(&Topology::new(prefix.clone()).jobs_queue(), "drain", 100)
+        .await
+        .unwrap();
+    for _ in 0..accepted {
+        let delivery = next_delivery(&mut consumer, &shutdown)
+            .await
+            .unwrap()
+            .unwrap();
+        delivery.ack().await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (status, _, _) = post(app.clone(), job.clone(), &[]).await;
+            if status == StatusCode::ACCEPTED {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("accepted again once drained");
     shutdown.cancel();
     cleanup(&broker).await;
 }

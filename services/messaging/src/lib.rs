@@ -346,6 +346,14 @@ impl ReconnectingPublisher {
     }
 }
 
+impl ReconnectingPublisher {
+    /// (ready messages, consumers) of `queue` on the current connection.
+    pub async fn queue_depth(&self, queue: &str) -> Result<(u32, u32), BrokerError> {
+        let current = read(&self.current).ok_or(BrokerError::NotConnected)?;
+        current.broker.queue_depth(queue).await
+    }
+}
+
 fn read(slot: &RwLock<Option<Current>>) -> Option<Current> {
     slot.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
