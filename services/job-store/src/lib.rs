@@ -87,6 +87,19 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 ///   by the store's data alone, so it survives restarts of every component.
 ///
 /// Errors: [`StoreError::Database`] is transient (retry or requeue); the others are not.
+/// A job the scheduler may start, with its type (the processor limits attempts per type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueJob {
+    pub id: Uuid,
+    pub job_type: String,
+}
+
+impl PartialEq<Uuid> for DueJob {
+    fn eq(&self, other: &Uuid) -> bool {
+        self.id == *other
+    }
+}
+
 #[async_trait::async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Whether the database answers (for `/readyz`).
@@ -174,12 +187,12 @@ pub trait JobStore: Send + Sync + 'static {
     async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<bool>;
 
     /// RETRYING jobs whose next attempt is due at `now`, the longest-waiting first.
-    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>>;
+    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueJob>>;
 
     /// PENDING jobs stored more than `older_than` ago by the store's clock: a job is started
     /// as soon as it is stored, so one left PENDING lost its message (a crash between the two
     /// steps, a purged queue) and is started from here instead.
-    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<Uuid>>;
+    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<DueJob>>;
 
     // ----- outbox relay ----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ use crate::contracts::job_page::JobPage;
 use crate::events::{EventFactory, NewOutboxEvent};
 use crate::rows::{DeadLetterRow, JobAttemptRow, JobRow};
 use crate::{
-    Accepted, FailOutcome, JobFilter, JobStore, OutboxEvent, Result, Retry, RunningAttempt,
+    Accepted, DueJob, FailOutcome, JobFilter, JobStore, OutboxEvent, Result, Retry, RunningAttempt,
     StartedAttempt, StoreError, after_failure, attempt_ordinal, check_duration,
     dead_letter_attempts, dead_letter_message, dead_letter_page, decode_cursor,
     exhausted_dead_letter, fail_outcome, interruption, job_error_json, job_page, lease_seconds,
@@ -635,28 +635,34 @@ impl JobStore for SqliteJobStore {
         Ok(inserted)
     }
 
-    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
-        let ids = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE status = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3",
+    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueJob>> {
+        let ids: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, type FROM jobs WHERE status = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3",
         )
         .bind(status(JobStatus::Retrying))
         .bind(instant(now))
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids)
+        Ok(ids
+            .into_iter()
+            .map(|(id, job_type)| DueJob { id, job_type })
+            .collect())
     }
 
-    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<Uuid>> {
-        let ids = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE status = ?1 AND updated_at < ?2 ORDER BY created_at LIMIT ?3",
+    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<DueJob>> {
+        let ids: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, type FROM jobs WHERE status = ?1 AND updated_at < ?2 ORDER BY created_at LIMIT ?3",
         )
         .bind(status(JobStatus::Pending))
         .bind(instant(now()) - lease_micros(older_than)?)
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids)
+        Ok(ids
+            .into_iter()
+            .map(|(id, job_type)| DueJob { id, job_type })
+            .collect())
     }
 
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>> {

@@ -44,6 +44,12 @@ pub struct ProcessorConfig {
     #[arg(long, env = "OBSERVATORY_PROCESSOR_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
 
+    /// Most attempts of one job type executing at once (default: half of --concurrency,
+    /// rounded up), so that one type cannot take every slot from the others; jobs beyond it
+    /// wait, stored, until a slot of their type frees up.
+    #[arg(long, env = "OBSERVATORY_PROCESSOR_TYPE_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub type_concurrency: Option<u32>,
+
     /// Size of the PostgreSQL connection pool.
     #[arg(long, env = "OBSERVATORY_PROCESSOR_DB_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub db_connections: u32,
@@ -112,6 +118,13 @@ impl ProcessorConfig {
             base: Duration::from_millis(self.retry_backoff_base_ms),
             max: Duration::from_millis(self.retry_backoff_max_ms.max(self.retry_backoff_base_ms)),
         }
+    }
+
+    /// Slots per job type: `--type-concurrency`, at most `--concurrency`.
+    pub(crate) fn per_type_concurrency(&self) -> u32 {
+        self.type_concurrency
+            .unwrap_or(self.concurrency.div_ceil(2))
+            .min(self.concurrency)
     }
 
     pub(crate) fn attempt_timeout(&self) -> Duration {

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::contracts::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::contracts::event_envelope::CorrelationId;
 use crate::contracts::job_created::JobCreated;
+use crate::fairness::Admission;
 use crate::metrics::ProcessorMetrics;
 use crate::runner::{JobRunner, RunOutcome};
 
@@ -105,7 +106,10 @@ impl JobConsumer {
         stop: &CancellationToken,
         permit: OwnedSemaphorePermit,
     ) {
-        let disposition = self.process(&delivery, dead_letters).await;
+        let mut permit = Some(permit);
+        let disposition = self
+            .process(&delivery, dead_letters, &mut permit, stop)
+            .await;
         drop(permit);
         let settled = match disposition {
             Disposition::Ack => delivery.ack().await,
@@ -124,7 +128,15 @@ impl JobConsumer {
         }
     }
 
-    async fn process(&self, delivery: &Delivery, dead_letters: &Publisher) -> Disposition {
+    /// Stores the job and runs its first attempt under `job_slot` and a slot of its type, or
+    /// parks it (stored, so the message is acknowledged) until its type has a free slot.
+    async fn process(
+        &self,
+        delivery: &Delivery,
+        dead_letters: &Publisher,
+        job_slot: &mut Option<OwnedSemaphorePermit>,
+        stop: &CancellationToken,
+    ) -> Disposition {
         let created = match self.read_job_created(&delivery.data) {
             Ok(created) => created,
             Err(poison) => return self.dead_letter(delivery, poison, dead_letters).await,
@@ -147,8 +159,40 @@ impl JobConsumer {
             }
         };
         tracing::info!(%job_id, correlation_id, new = accepted.is_new(), redelivered = delivery.redelivered, "job.created received");
-        let _claim = self.runner.claims.try_claim(job_id);
-        match self.runner.run_next_attempt(job_id).await {
+        let Some(claim) = self.runner.claims.try_claim(job_id) else {
+            // Stored, and this process is already running or has parked it.
+            return Disposition::Ack;
+        };
+        let job_type = created.payload.type_.as_str();
+        let (type_slot, _claim) = match self.runner.types.admit(job_type, job_id, claim) {
+            Admission::Now(slot, claim) => (slot, claim),
+            Admission::Parked => {
+                self.metrics.jobs_parked.inc();
+                tracing::info!(%job_id, job_type, "its type is at its concurrency limit: parked until a slot frees up");
+                return Disposition::Ack;
+            }
+            Admission::Full(claim) => {
+                // Wait for the type's slot without holding a job slot meanwhile.
+                *job_slot = None;
+                let slots = async {
+                    let slot = self.runner.types.slot(job_type).await?;
+                    let job = self.runner.permits.clone().acquire_owned().await.ok()?;
+                    Some((slot, job))
+                };
+                let (type_slot, job) = tokio::select! {
+                    slots = slots => match slots {
+                        Some(slots) => slots,
+                        None => return Disposition::Requeue("stopping".into()),
+                    },
+                    () = stop.cancelled() => return Disposition::Requeue("stopping".into()),
+                };
+                *job_slot = Some(job);
+                (type_slot, claim)
+            }
+        };
+        let ran = self.runner.run_next_attempt(job_id).await;
+        drop(type_slot);
+        match ran {
             Ok(RunOutcome::NothingToRun) => {
                 tracing::info!(%job_id, correlation_id, status = %accepted.job().status, "nothing to run: the job is already running, waiting for a retry, or finished");
                 Disposition::Ack

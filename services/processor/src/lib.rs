@@ -61,6 +61,7 @@ pub mod metrics;
 
 mod broker;
 mod consumer;
+mod fairness;
 mod relay;
 mod runner;
 mod scheduler;
@@ -90,6 +91,7 @@ use crate::broker::{BrokerReady, BrokerSlot, StoreReady, run_consumer_sessions};
 use crate::consumer::JobConsumer;
 use crate::contracts::event_envelope::EventProducer;
 use crate::contracts::job_created::JobCreated;
+use crate::fairness::TypeSlots;
 use crate::relay::OutboxRelay;
 use crate::runner::{Claims, JobRunner};
 
@@ -165,9 +167,11 @@ pub async fn run_with(
     let job_created = ContractValidator::for_type::<JobCreated>()?;
     let concurrency = usize::try_from(config.concurrency)
         .map_err(|_| ProcessorError::Config("--concurrency is too large".into()))?;
+    let per_type = usize::try_from(config.per_type_concurrency())
+        .map_err(|_| ProcessorError::Config("--type-concurrency is too large".into()))?;
     let service_metrics = ServiceMetrics::new(SERVICE);
     let metrics = ProcessorMetrics::register(&service_metrics);
-    tracing::info!(%worker, concurrency, prefetch = config.prefetch, "processor starting");
+    tracing::info!(%worker, concurrency, per_type, prefetch = config.prefetch, "processor starting");
 
     let Some(store) = backends.store.connect_with_retry(&shutdown).await else {
         return Ok(());
@@ -207,6 +211,7 @@ pub async fn run_with(
         lease: config.attempt_lease(),
         worker,
         permits: Arc::new(Semaphore::new(concurrency)),
+        types: TypeSlots::new(per_type),
         claims: Claims::default(),
         interrupt: CancellationToken::new(),
     });
@@ -242,6 +247,11 @@ pub async fn run_with(
         recovery_stop.clone(),
     ));
     let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
+    let dispatch_stop = CancellationToken::new();
+    let dispatchers = tokio::spawn(fairness::run_dispatchers(
+        runner.clone(),
+        dispatch_stop.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new jobs; finishing the running ones");
@@ -251,8 +261,20 @@ pub async fn run_with(
 
     // Every permit back means every job task has finished (and settled its message).
     let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-    let drained =
-        tokio::time::timeout(config.shutdown_grace(), runner.permits.acquire_many(all)).await;
+    // Parked jobs are started as slots free up, then every running one finishes.
+    let drained = tokio::time::timeout(config.shutdown_grace(), async {
+        runner.types.wait_until_empty().await;
+        runner.permits.acquire_many(all).await
+    })
+    .await;
+    dispatch_stop.cancel();
+    let _ = dispatchers.await;
+    if runner.types.parked() > 0 {
+        tracing::warn!(
+            parked = runner.types.parked(),
+            "jobs still parked after the grace period; they stay PENDING and are started after a restart"
+        );
+    }
     if drained.is_err() {
         tracing::warn!(grace = ?config.shutdown_grace(), "jobs still running after the grace period; interrupting them (they run again later, without using up an attempt)");
         runner.interrupt.cancel();

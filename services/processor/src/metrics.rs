@@ -26,6 +26,8 @@ pub struct ProcessorMetrics {
     pub jobs_interrupted: IntCounter,
     /// Events in the outbox not yet published.
     pub outbox_backlog: IntGauge,
+    /// Jobs parked because their type was at its concurrency limit.
+    pub jobs_parked: IntCounter,
     /// Dead letters recorded by this processor, by reason.
     pub dead_letters: IntCounterVec,
 }
@@ -77,6 +79,11 @@ impl ProcessorMetrics {
                 "Events in the outbox not yet published",
             )
             .expect("valid gauge options"),
+            jobs_parked: IntCounter::new(
+                "jobs_parked_total",
+                "Jobs parked until a slot of their type freed up (the type was at --type-concurrency)",
+            )
+            .expect("valid counter options"),
             dead_letters: counter(
                 "dead_letters_total",
                 "Dead letters recorded, by reason",
@@ -92,6 +99,7 @@ impl ProcessorMetrics {
         service.register(Box::new(metrics.jobs_interrupted.clone()));
         service.register(Box::new(metrics.outbox_backlog.clone()));
         service.register(Box::new(metrics.dead_letters.clone()));
+        service.register(Box::new(metrics.jobs_parked.clone()));
         // Every type series exists from the start, so rates work before the first job.
         for job_type in BUILT_IN_TYPES.into_iter().chain(["other"]) {
             for family in [

@@ -17,6 +17,7 @@ use crate::config::RetryBackoff;
 use crate::contracts::dead_letter::DeadLetterReason;
 use crate::contracts::job::{JobError, JobStatus};
 use crate::executor::{AttemptFailure, AttemptResult, Executor, codes, type_label};
+use crate::fairness::TypeSlots;
 use crate::metrics::ProcessorMetrics;
 
 /// Jobs this process is handling now (so the scheduler does not start a job twice and the
@@ -91,6 +92,8 @@ pub(crate) struct JobRunner {
     pub worker: String,
     /// One permit per job in flight.
     pub permits: Arc<Semaphore>,
+    /// At most `--type-concurrency` attempts per job type, and the jobs parked until then.
+    pub types: TypeSlots,
     pub claims: Claims,
     /// Cancelled when the shutdown grace period ends: running attempts stop and are recorded
     /// as interrupted (run again, without using up an attempt).

@@ -17,7 +17,9 @@ use observatory_runtime::backoff::Backoff;
 use observatory_runtime::shutdown::CancellationToken;
 use tracing::Instrument;
 
+use crate::fairness::Admission;
 use crate::runner::JobRunner;
+use observatory_job_store::DueJob;
 
 /// How often the scheduler looks for due retries when the last look found few.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -97,13 +99,27 @@ async fn start_stale_pending(
 async fn start_each(
     runner: &Arc<JobRunner>,
     stop: &CancellationToken,
-    jobs: Vec<uuid::Uuid>,
+    jobs: Vec<DueJob>,
     what: &'static str,
 ) -> usize {
     let found = jobs.len();
-    for job_id in jobs {
+    for DueJob {
+        id: job_id,
+        job_type,
+    } in jobs
+    {
         let Some(claim) = runner.claims.try_claim(job_id) else {
             continue;
+        };
+        // Its type's limit first: parked (started when a slot frees up), or left due when the
+        // parking is full (looked at again next time).
+        let (type_slot, claim) = match runner.types.admit(&job_type, job_id, claim) {
+            Admission::Now(slot, claim) => (slot, claim),
+            Admission::Parked => {
+                runner.metrics.jobs_parked.inc();
+                continue;
+            }
+            Admission::Full(_) => continue,
         };
         let permit = tokio::select! {
             permit = runner.permits.clone().acquire_owned() => match permit {
@@ -120,6 +136,7 @@ async fn start_each(
                     tracing::warn!(%job_id, %error, "running a job failed; it will be picked up again");
                 }
                 drop(claim);
+                drop(type_slot);
                 drop(permit);
             }
             .instrument(tracing::info_span!("scheduled", what)),

@@ -47,6 +47,7 @@ struct Options {
     shutdown_grace_secs: u64,
     attempt_timeout_secs: u64,
     attempt_lease_secs: u64,
+    type_concurrency: Option<u32>,
 }
 
 impl Default for Options {
@@ -57,6 +58,7 @@ impl Default for Options {
             shutdown_grace_secs: 10,
             attempt_timeout_secs: 60,
             attempt_lease_secs: 2,
+            type_concurrency: None,
         }
     }
 }
@@ -69,6 +71,7 @@ fn config(options: &Options, database: &str, prefix: &str, name: &str) -> Proces
         processor_addr: "127.0.0.1:0".parse().expect("an address"),
         prefetch: options.prefetch,
         concurrency: options.concurrency,
+        type_concurrency: options.type_concurrency,
         db_connections: 4,
         retry_backoff_base_ms: 50,
         retry_backoff_max_ms: 200,
@@ -690,6 +693,61 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_raw_body() {
         ),
         "{metrics}"
     );
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn one_type_at_its_limit_leaves_slots_and_the_queue_to_the_others() {
+    // Four slots, two per type, and a prefetch window of four: ten long sleeps first, then a
+    // compute job behind them in the queue.
+    let mut h = start(Options {
+        concurrency: 4,
+        type_concurrency: Some(2),
+        prefetch: 4,
+        ..Options::default()
+    })
+    .await;
+    let mut sleeps = Vec::new();
+    for _ in 0..10 {
+        sleeps.push(h.submit("sleep", json!({"durationMs": 1500}), 1).await);
+    }
+    let compute = h.submit("compute", json!({"iterations": 1000}), 1).await;
+    h.wait_for_status(compute, JobStatus::Completed).await;
+    // The compute job did not wait for the sleeps: at most two of them have started, the rest
+    // are stored and parked (their messages acknowledged, so they held no prefetch slot).
+    let mut started = 0;
+    for id in &sleeps {
+        let (job, _) = h
+            .store
+            .job_detail(*id)
+            .await
+            .expect("read")
+            .expect("stored");
+        if job.status != JobStatus::Pending {
+            started += 1;
+        }
+    }
+    assert!(
+        started <= 2,
+        "{started} sleeps had started when the compute job completed"
+    );
+    let (_, metrics) = http_get(h.addr, "/metrics").await;
+    assert!(
+        !metrics.contains("observatory_jobs_parked_total{service=\"processor\"} 0"),
+        "{metrics}"
+    );
+    // Every parked sleep runs in its turn, once.
+    for id in &sleeps {
+        h.wait_for_status(*id, JobStatus::Completed).await;
+        assert_eq!(h.attempts(*id).await.len(), 1);
+    }
+    h.wait_for_events("every sleep completed", |seen| {
+        seen.iter()
+            .filter(|e| e["eventType"] == "job.completed")
+            .count()
+            == 11
+    })
+    .await;
     h.cleanup().await;
 }
 
