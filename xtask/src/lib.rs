@@ -8,6 +8,7 @@ pub mod chaos;
 mod clients;
 pub mod codegen;
 pub mod contracts;
+pub mod fuzz;
 pub mod output;
 mod rust_types;
 pub mod system;

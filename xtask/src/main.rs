@@ -47,6 +47,15 @@ enum Command {
     /// `up`, restarted servers, a RabbitMQ memory alarm, many replicas), checking that no
     /// accepted job is lost, duplicated or stuck. Disturbs this machine's servers: run alone.
     Chaos(xtask::chaos::ChaosArgs),
+    /// Run the fuzz targets (property tests of the parsers facing hostile input: the request
+    /// body and its validator, the page cursor, the event envelope, the contract loader) for
+    /// many more cases than `cargo xtask test` does, in release mode. A failing case is
+    /// shrunk and kept in the target's proptest-regressions/ file.
+    Fuzz {
+        /// Cases per target.
+        #[arg(long, default_value_t = 200_000)]
+        cases: u32,
+    },
     /// Run the whole system (four roles against local PostgreSQL, RabbitMQ, Redis and the
     /// MongoDB stand-in, all started when missing) on its standard ports until Ctrl-C.
     Run {
@@ -126,6 +135,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Chaos(args) => {
             xtask::chaos::run(&root, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fuzz { cases } => {
+            xtask::fuzz::run(&root, cases)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Test => {

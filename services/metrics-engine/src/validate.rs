@@ -218,3 +218,56 @@ mod tests {
         assert!(rejection.reason().len() < MAX_DETAIL + 40);
     }
 }
+
+/// Fuzzing the envelope parser: whatever a message's bytes, the engine gets an event valid under
+/// its typed schema or a rejection whose reason fits the dead-letter header; never a panic.
+/// Inputs: mutations of `tests/corpus/events/` (every example of `schemas/events/`) and generated
+/// JSON. Cases: `cargo xtask fuzz` sets PROPTEST_CASES.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use observatory_test_support::fuzz;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    fn corpus() -> Vec<Vec<u8>> {
+        fuzz::corpus(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/events"))
+    }
+
+    fn holds(validators: &Validators, body: &[u8]) -> Result<(), TestCaseError> {
+        match validators.check(body) {
+            Ok(event) => {
+                let value: Value = serde_json::from_slice(body).expect("it parsed once");
+                prop_assert!(validators.typed(event.event_type).is_valid(&value));
+            }
+            Err(rejection) => {
+                let reason = rejection.reason();
+                prop_assert!(reason.len() <= MAX_DETAIL + 40, "{} bytes", reason.len());
+                prop_assert!(Rejection::CODES.contains(&rejection.code()));
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(5_000))]
+
+        #[test]
+        fn any_message_is_an_event_or_a_bounded_rejection(body in fuzz::mutated(corpus())) {
+            holds(&Validators::new().expect("schemas"), &body)?;
+        }
+
+        #[test]
+        fn any_json_is_an_event_or_a_bounded_rejection(value in fuzz::json_value(8)) {
+            let body = serde_json::to_vec(&value).expect("JSON");
+            holds(&Validators::new().expect("schemas"), &body)?;
+        }
+    }
+
+    #[test]
+    fn the_corpus_holds_valid_and_invalid_events() {
+        let v = Validators::new().expect("schemas");
+        let valid = corpus().iter().filter(|b| v.check(b).is_ok()).count();
+        assert!(valid > 0 && valid < corpus().len(), "{valid} valid");
+    }
+}

@@ -6,6 +6,8 @@
 //! uses [`unique_name`] as its Redis key prefix, MongoDB database and RabbitMQ exchange/queue
 //! prefix, so tests run in parallel and runs never see each other's data.
 
+pub mod fuzz;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Prefix of every database and name the tests create; `cargo xtask test` drops leftover

@@ -40,3 +40,40 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free local port")
 }
+
+/// `up`'s flags for this machine's servers, under prefixes and a database of its own.
+pub async fn real_server_args(name: &str) -> Vec<String> {
+    use observatory_test_support::{fresh_postgres_database, mongodb_url, rabbitmq_url, redis_url};
+    [
+        "--rabbitmq-url",
+        &rabbitmq_url(),
+        "--postgres-url",
+        &fresh_postgres_database().await,
+        "--redis-url",
+        &redis_url(),
+        "--mongodb-url",
+        &mongodb_url(),
+        "--broker-prefix",
+        name,
+        "--redis-prefix",
+        name,
+        "--mongodb-database",
+        name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Deletes the queues of the broker prefix `name` on this machine's RabbitMQ.
+pub async fn delete_queues(name: &str) {
+    use observatory_messaging::{BrokerConnector, RabbitMq, Topology};
+    let broker = RabbitMq::new(
+        observatory_test_support::rabbitmq_url(),
+        Topology::new(name),
+    )
+    .connect()
+    .await
+    .expect("RabbitMQ");
+    let _ = broker.delete_queues().await;
+}
