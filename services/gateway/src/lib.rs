@@ -16,7 +16,7 @@
 //! storable by every store and readable by every client.
 //!
 //! Load is shed, not queued without bound: the gateway watches the depth of the jobs queue, and
-//! while more than `--max-queued-jobs` wait there (the processors are saturated), a submission
+//! once `--max-queued-jobs` wait there (the processors are saturated), a submission
 //! is answered 503 `overloaded` with `Retry-After` before anything is sent.
 //!
 //! When the broker is down, blocked or slow to confirm, the answer is 503 with
@@ -160,6 +160,8 @@ struct Inner {
 
 /// How often the depth of the jobs queue is read.
 const QUEUE_WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How long a reading of the queue's depth may take.
+const QUEUE_WATCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl GatewayState {
     pub fn new(
@@ -274,8 +276,12 @@ impl GatewayState {
             let queue = inner.topology.jobs_queue();
             let resume_below = inner.max_queued_jobs - inner.max_queued_jobs / 10;
             loop {
-                match inner.publisher.queue_depth(&queue).await {
-                    Ok((ready, _)) => {
+                // A broker that does not answer in time is not taken for a full queue: the
+                // publish itself then answers 503 (and nothing is shed on a stale reading).
+                let depth =
+                    tokio::time::timeout(QUEUE_WATCH_TIMEOUT, inner.publisher.queue_depth(&queue));
+                match depth.await {
+                    Ok(Ok((ready, _))) => {
                         let ready = u64::from(ready);
                         inner.queued.set(i64::try_from(ready).unwrap_or(i64::MAX));
                         let was = inner.overloaded.load(Ordering::Relaxed);
@@ -300,7 +306,7 @@ impl GatewayState {
                             }
                         }
                     }
-                    Err(_) => inner.overloaded.store(false, Ordering::Relaxed),
+                    Ok(Err(_)) | Err(_) => inner.overloaded.store(false, Ordering::Relaxed),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(QUEUE_WATCH_EVERY) => {}

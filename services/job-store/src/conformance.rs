@@ -675,8 +675,14 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
         None
     );
     let before = due - TimeDelta::microseconds(1);
-    assert!(store.due_retries(before, 10).await.expect("due").is_empty());
-    let found = store.due_retries(due, 10).await.expect("due");
+    assert!(
+        store
+            .due_retries(before, None, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    let found = store.due_retries(due, None, 10).await.expect("due");
     assert_eq!(found, [id]);
     assert_eq!(
         found[0].job_type, "fail",
@@ -684,7 +690,7 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
     );
     assert_eq!(
         store
-            .due_retries(due + TimeDelta::days(1), 10)
+            .due_retries(due + TimeDelta::days(1), None, 10)
             .await
             .expect("due"),
         [id]
@@ -701,10 +707,13 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
         panic!("expected a retry, got {outcome:?}")
     };
     let soon_due = soon_job.next_attempt_at.expect("scheduled");
-    assert_eq!(store.due_retries(soon_due, 10).await.expect("due"), [soon]);
+    assert_eq!(
+        store.due_retries(soon_due, None, 10).await.expect("due"),
+        [soon]
+    );
     assert_eq!(
         store
-            .due_retries(due + TimeDelta::days(1), 10)
+            .due_retries(due + TimeDelta::days(1), None, 10)
             .await
             .expect("due"),
         [soon, id],
@@ -712,10 +721,28 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
     );
     assert_eq!(
         store
-            .due_retries(due + TimeDelta::days(1), 1)
+            .due_retries(due + TimeDelta::days(1), None, 1)
             .await
             .expect("due"),
         [soon]
+    );
+    // The next page starts just after the last one seen, and ends empty.
+    let first = store
+        .due_retries(due + TimeDelta::days(1), None, 1)
+        .await
+        .expect("due");
+    let second = store
+        .due_retries(due + TimeDelta::days(1), first.last(), 1)
+        .await
+        .expect("due");
+    assert_eq!(second, [id], "the page after the first");
+    assert!(
+        store
+            .due_retries(due + TimeDelta::days(1), second.last(), 1)
+            .await
+            .expect("due")
+            .is_empty(),
+        "nothing after the last"
     );
     assert_eq!(start(store, soon).await, 2);
     let (running, attempts) = store
@@ -745,7 +772,7 @@ async fn a_retry_is_due_only_from_its_next_attempt_at(h: Harness) {
     assert_eq!(check_event(&last).0, format!("{soon}:started:2"));
     assert_eq!(
         store
-            .due_retries(due + TimeDelta::days(1), 10)
+            .due_retries(due + TimeDelta::days(1), None, 10)
             .await
             .expect("due"),
         [id],
@@ -832,7 +859,7 @@ async fn failing_the_last_attempt_dead_letters_the_job(h: Harness) {
 
     assert!(
         store
-            .due_retries(Utc::now() + TimeDelta::days(1), 10)
+            .due_retries(Utc::now() + TimeDelta::days(1), None, 10)
             .await
             .expect("due")
             .is_empty()
@@ -1444,7 +1471,7 @@ async fn an_interrupted_attempt_gives_its_attempt_back_and_is_due_at_once(h: Har
     // It runs again as attempt 2, and that attempt counts.
     assert!(
         store
-            .due_retries(Utc::now(), 10)
+            .due_retries(Utc::now(), None, 10)
             .await
             .expect("due")
             .iter()
@@ -1493,9 +1520,11 @@ async fn an_interrupted_attempt_gives_its_attempt_back_and_is_due_at_once(h: Har
 async fn a_job_left_pending_is_found_by_age(h: Harness) {
     let store = &*h.store;
     let id = accept_new(store, &created("sleep", 3)).await.id;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let later = accept_new(store, &created("sleep", 3)).await.id;
     assert!(
         store
-            .stale_pending(Duration::from_secs(60), 10)
+            .stale_pending(Duration::from_secs(60), None, 10)
             .await
             .expect("stale")
             .is_empty(),
@@ -1504,15 +1533,30 @@ async fn a_job_left_pending_is_found_by_age(h: Harness) {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         store
-            .stale_pending(Duration::from_millis(10), 10)
+            .stale_pending(Duration::from_millis(10), None, 10)
             .await
             .expect("stale"),
-        [id]
+        [id, later],
+        "the oldest first"
+    );
+    let first = store
+        .stale_pending(Duration::from_millis(10), None, 1)
+        .await
+        .expect("stale");
+    assert_eq!(first, [id]);
+    assert_eq!(
+        store
+            .stale_pending(Duration::from_millis(10), first.last(), 1)
+            .await
+            .expect("stale"),
+        [later],
+        "the page after the first"
     );
     start(store, id).await;
+    start(store, later).await;
     assert!(
         store
-            .stale_pending(Duration::from_millis(10), 10)
+            .stale_pending(Duration::from_millis(10), None, 10)
             .await
             .expect("stale")
             .is_empty(),
@@ -1800,7 +1844,10 @@ async fn state_survives_close_and_reopen(h: Harness) {
     );
     assert_eq!(job(&*store, pending.id).await, pending);
     let due = before.0.next_attempt_at.expect("scheduled");
-    assert_eq!(store.due_retries(due, 10).await.expect("due"), [retrying]);
+    assert_eq!(
+        store.due_retries(due, None, 10).await.expect("due"),
+        [retrying]
+    );
     assert_eq!(
         store.list_dead_letters(10, None).await.expect("page").items,
         [letter]

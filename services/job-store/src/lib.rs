@@ -87,11 +87,14 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 ///   by the store's data alone, so it survives restarts of every component.
 ///
 /// Errors: [`StoreError::Database`] is transient (retry or requeue); the others are not.
-/// A job the scheduler may start, with its type (the processor limits attempts per type).
+/// A job the scheduler may start, with its type (the processor limits attempts per type) and
+/// its place in the order it was found in, to read the next page after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueJob {
     pub id: Uuid,
     pub job_type: String,
+    /// When it became due (`next_attempt_at` of a retry, `created_at` of a job left PENDING).
+    pub due_at: DateTime<Utc>,
 }
 
 impl PartialEq<Uuid> for DueJob {
@@ -186,13 +189,26 @@ pub trait JobStore: Send + Sync + 'static {
     /// Idempotent by `id`: returns `false` when that dead letter was already stored.
     async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<bool>;
 
-    /// RETRYING jobs whose next attempt is due at `now`, the longest-waiting first.
-    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueJob>>;
+    /// RETRYING jobs whose next attempt is due at `now`, the longest-waiting first (ties by
+    /// id), from just after `after` when given: a scheduler that cannot start the first ones
+    /// yet (their type is at its limit) reads on past them instead of finding them again.
+    async fn due_retries(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>>;
 
     /// PENDING jobs stored more than `older_than` ago by the store's clock: a job is started
     /// as soon as it is stored, so one left PENDING lost its message (a crash between the two
-    /// steps, a purged queue) and is started from here instead.
-    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<DueJob>>;
+    /// steps, a purged queue) and is started from here instead. The oldest first (ties by
+    /// id), from just after `after` when given.
+    async fn stale_pending(
+        &self,
+        older_than: Duration,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>>;
 
     // ----- outbox relay ----------------------------------------------------------------------
 

@@ -34,6 +34,14 @@ pub struct PostgresJobStore {
     producer: EventProducer,
 }
 
+fn due_job((id, job_type, due_at): (Uuid, String, DateTime<Utc>)) -> DueJob {
+    DueJob {
+        id,
+        job_type,
+        due_at,
+    }
+}
+
 /// Timestamps are bound as they are: `timestamptz` keeps microseconds.
 fn instant(at: DateTime<Utc>) -> DateTime<Utc> {
     at
@@ -453,35 +461,47 @@ impl JobStore for PostgresJobStore {
         insert_dead_letter(&mut conn, letter).await
     }
 
-    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueJob>> {
-        let ids: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, type FROM jobs WHERE status = $1 AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3",
+    async fn due_retries(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>> {
+        let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, type, next_attempt_at FROM jobs WHERE status = $1 AND next_attempt_at <= $2 \
+             AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3, $4)) \
+             ORDER BY next_attempt_at, id LIMIT $5",
         )
         .bind(status(JobStatus::Retrying))
         .bind(now)
+        .bind(after.map(|a| a.due_at))
+        .bind(after.map(|a| a.id))
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .into_iter()
-            .map(|(id, job_type)| DueJob { id, job_type })
-            .collect())
+        Ok(rows.into_iter().map(due_job).collect())
     }
 
-    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<DueJob>> {
-        let ids: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, type FROM jobs WHERE status = $1 \
-             AND updated_at < now() - make_interval(secs => $2) ORDER BY created_at LIMIT $3",
+    async fn stale_pending(
+        &self,
+        older_than: Duration,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>> {
+        let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, type, created_at FROM jobs WHERE status = $1 \
+             AND updated_at < now() - make_interval(secs => $2) \
+             AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4)) \
+             ORDER BY created_at, id LIMIT $5",
         )
         .bind(status(JobStatus::Pending))
         .bind(older_than.as_secs_f64())
+        .bind(after.map(|a| a.due_at))
+        .bind(after.map(|a| a.id))
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .into_iter()
-            .map(|(id, job_type)| DueJob { id, job_type })
-            .collect())
+        Ok(rows.into_iter().map(due_job).collect())
     }
 
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>> {

@@ -65,6 +65,19 @@ fn lease_micros(lease: Duration) -> Result<i64> {
         .map_err(|_| StoreError::InvalidArgument(format!("lease {lease:?} is too long")))
 }
 
+fn due_job((id, job_type, due_at): (Uuid, String, i64), field: &str) -> Result<DueJob> {
+    let at = Instants {
+        table: "jobs",
+        key: &|| id.to_string(),
+    }
+    .at(field, due_at)?;
+    Ok(DueJob {
+        id,
+        job_type,
+        due_at: at,
+    })
+}
+
 /// Converts the stored timestamps of one row back, reporting a corrupt row otherwise.
 struct Instants<'a> {
     table: &'static str,
@@ -635,34 +648,50 @@ impl JobStore for SqliteJobStore {
         Ok(inserted)
     }
 
-    async fn due_retries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueJob>> {
-        let ids: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, type FROM jobs WHERE status = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3",
+    async fn due_retries(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>> {
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "SELECT id, type, next_attempt_at FROM jobs WHERE status = ?1 AND next_attempt_at <= ?2 \
+             AND (?3 IS NULL OR (next_attempt_at, id) > (?3, ?4)) \
+             ORDER BY next_attempt_at, id LIMIT ?5",
         )
         .bind(status(JobStatus::Retrying))
         .bind(instant(now))
+        .bind(after.map(|a| instant(a.due_at)))
+        .bind(after.map(|a| a.id))
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .into_iter()
-            .map(|(id, job_type)| DueJob { id, job_type })
-            .collect())
+        rows.into_iter()
+            .map(|row| due_job(row, "next_attempt_at"))
+            .collect()
     }
 
-    async fn stale_pending(&self, older_than: Duration, limit: u32) -> Result<Vec<DueJob>> {
-        let ids: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, type FROM jobs WHERE status = ?1 AND updated_at < ?2 ORDER BY created_at LIMIT ?3",
+    async fn stale_pending(
+        &self,
+        older_than: Duration,
+        after: Option<&DueJob>,
+        limit: u32,
+    ) -> Result<Vec<DueJob>> {
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "SELECT id, type, created_at FROM jobs WHERE status = ?1 AND updated_at < ?2 \
+             AND (?3 IS NULL OR (created_at, id) > (?3, ?4)) \
+             ORDER BY created_at, id LIMIT ?5",
         )
         .bind(status(JobStatus::Pending))
         .bind(instant(now()) - lease_micros(older_than)?)
+        .bind(after.map(|a| instant(a.due_at)))
+        .bind(after.map(|a| a.id))
         .bind(page_size(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .into_iter()
-            .map(|(id, job_type)| DueJob { id, job_type })
-            .collect())
+        rows.into_iter()
+            .map(|row| due_job(row, "created_at"))
+            .collect()
     }
 
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEvent>> {

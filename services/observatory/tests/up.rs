@@ -13,15 +13,12 @@ use std::time::{Duration, Instant};
 
 use observatory_client::contracts::job_submission::JobSubmission;
 use observatory_client::{gateway, read_model};
-use observatory_messaging::{BrokerConnector, RabbitMq, Topology};
-use observatory_test_support::{
-    fresh_postgres_database, mongodb_url, rabbitmq_url, redis_url, unique_name,
-};
+use observatory_test_support::{mongodb_url, redis_url, unique_name};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod support;
-use support::observatory;
+use support::{delete_queues, observatory, real_server_args};
 
 /// Upper bound of every wait.
 const WAIT: Duration = Duration::from_secs(60);
@@ -46,6 +43,11 @@ fn address(banner: &str, label: &str) -> String {
 impl Up {
     /// Starts `observatory up` with `args` on free ports and waits until it is ready.
     async fn start(args: &[String]) -> Self {
+        Self::start_with_env(args, &[]).await
+    }
+
+    /// As `start`, with these environment variables (the roles' own settings).
+    async fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut child = observatory()
             .arg("up")
             .args([
@@ -60,6 +62,7 @@ impl Up {
             ])
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -444,7 +447,10 @@ async fn payload_limits_hold_through_the_pipeline(up: &Up) {
     payload.insert("k".repeat(256), json!(i64::MIN));
     payload.insert("n".into(), json!(i64::MAX));
     payload.insert("x".into(), json!(-1.5e300));
-    let payload = padded_to(payload, 65_536);
+    // The size limit counts numbers in plain decimal notation (as PostgreSQL stores them):
+    // -1.5e300 takes 302 bytes, not 8.
+    let plain_excess = format!("{}", -1.5e300_f64).len() - "-1.5e300".len();
+    let payload = padded_to(payload, 65_536 - plain_excess);
     let job = submit(up, json!({"type": "fail", "payload": payload})).await;
     let detail = wait_for(up, job, "COMPLETED", 3).await;
     assert_eq!(
@@ -537,6 +543,11 @@ async fn payload_limits_hold_through_the_pipeline(up: &Up) {
             "/payload".into(),
         ),
         (
+            "1,800 bytes of 1e300s, 90,600 in plain decimal",
+            json!({"x": vec![1e300; 300]}),
+            "/payload".into(),
+        ),
+        (
             "a sleep over a minute",
             json!({"durationMs": 60_001}),
             "/payload/durationMs".into(),
@@ -575,37 +586,6 @@ async fn up_runs_every_job_type_on_its_embedded_adapters() {
     every_built_in_job_type_runs_and_the_read_model_shows_it(&up).await;
     payload_limits_hold_through_the_pipeline(&up).await;
     up.stop();
-}
-
-/// `up` on this machine's servers, under prefixes and a database of its own.
-async fn real_server_args(name: &str) -> Vec<String> {
-    [
-        "--rabbitmq-url",
-        &rabbitmq_url(),
-        "--postgres-url",
-        &fresh_postgres_database().await,
-        "--redis-url",
-        &redis_url(),
-        "--mongodb-url",
-        &mongodb_url(),
-        "--broker-prefix",
-        name,
-        "--redis-prefix",
-        name,
-        "--mongodb-database",
-        name,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-async fn delete_queues(name: &str) {
-    let broker = RabbitMq::new(rabbitmq_url(), Topology::new(name))
-        .connect()
-        .await
-        .expect("RabbitMQ");
-    let _ = broker.delete_queues().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -763,6 +743,66 @@ async fn stopping_finishes_every_accepted_job_before_the_process_exits() {
         );
     }
     wait_for_totals(&up, json!({"submitted": 40, "completed": 40})).await;
+    up.stop();
+    std::fs::remove_dir_all(&dir).expect("remove the data directory");
+}
+
+/// The sum of a metric's samples (every label set) in a Prometheus text exposition.
+fn metric_value(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_waits_for_the_jobs_parked_by_the_per_type_limit() {
+    // Two sleeps at a time and a one-second grace for the processor: most of the jobs are
+    // parked (stored PENDING, their messages settled) when the stop begins, and only the
+    // drain's wait for stored unfinished jobs gets them run before the process exits.
+    let env = [
+        ("OBSERVATORY_PROCESSOR_TYPE_CONCURRENCY", "2"),
+        ("OBSERVATORY_SHUTDOWN_GRACE_SECS", "1"),
+    ];
+    let dir = std::env::temp_dir().join(format!("observatory-up-{}", unique_name()));
+    let args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    let up = Up::start_with_env(&args, &env).await;
+    let mut jobs = Vec::new();
+    for _ in 0..30 {
+        jobs.push(
+            submit(
+                &up,
+                json!({"type": "sleep", "payload": {"durationMs": 200}}),
+            )
+            .await,
+        );
+    }
+    let metrics = reqwest::get(address(&up.banner, "processor"))
+        .await
+        .expect("processor metrics")
+        .text()
+        .await
+        .expect("text");
+    let parked = metric_value(&metrics, "observatory_jobs_parked_total");
+    assert!(parked > 0.0, "no job was parked:\n{metrics}");
+    up.stop();
+
+    // Read once, without waiting: every job finished before the process exited.
+    let up = Up::start_with_env(&args, &env).await;
+    let client = up.read_model_client();
+    for job in &jobs {
+        let detail = client
+            .get_job(job, None)
+            .await
+            .expect("job detail")
+            .into_inner();
+        let status = serde_json::to_value(detail.job.status).expect("JSON");
+        assert_eq!(status, "COMPLETED", "job {job} at the restart");
+    }
     up.stop();
     std::fs::remove_dir_all(&dir).expect("remove the data directory");
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::contracts::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::contracts::event_envelope::CorrelationId;
+use crate::contracts::job::JobStatus;
 use crate::contracts::job_created::JobCreated;
 use crate::fairness::Admission;
 use crate::metrics::ProcessorMetrics;
@@ -159,6 +160,13 @@ impl JobConsumer {
             }
         };
         tracing::info!(%job_id, correlation_id, new = accepted.is_new(), redelivered = delivery.redelivered, "job.created received");
+        if !accepted.is_new() && accepted.job().status != JobStatus::Pending {
+            // A redelivery of a job that already started: its retries are the scheduler's,
+            // and a finished job has nothing left to run. Not parked: it would only hold a
+            // place in the queue of its type.
+            tracing::info!(%job_id, correlation_id, status = %accepted.job().status, "nothing to run: the job already started");
+            return Disposition::Ack;
+        }
         let Some(claim) = self.runner.claims.try_claim(job_id) else {
             // Stored, and this process is already running or has parked it.
             return Disposition::Ack;

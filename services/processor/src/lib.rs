@@ -263,8 +263,15 @@ pub async fn run_with(
     let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
     // Parked jobs are started as slots free up, then every running one finishes.
     let drained = tokio::time::timeout(config.shutdown_grace(), async {
-        runner.types.wait_until_empty().await;
-        runner.permits.acquire_many(all).await
+        loop {
+            runner.types.wait_until_empty().await;
+            let all_slots = runner.permits.acquire_many(all).await;
+            // Nothing parks once the consumers and the scheduler have stopped; checked
+            // anyway, since holding every slot would keep a parked job from ever starting.
+            if runner.types.parked() == 0 || all_slots.is_err() {
+                break all_slots;
+            }
+        }
     })
     .await;
     dispatch_stop.cancel();

@@ -33,17 +33,19 @@ const PENDING_SWEEP_EVERY: Duration = Duration::from_secs(10);
 pub(crate) async fn run_retry_scheduler(runner: Arc<JobRunner>, stop: CancellationToken) {
     let mut failures = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut next_pending_sweep = tokio::time::Instant::now();
+    let (mut retries, mut pending) = (Scan::new(Kind::Retry), Scan::new(Kind::Pending));
     loop {
-        let mut looked = start_due_retries(&runner, &stop).await;
+        let mut looked = retries.look(&runner, &stop).await;
         if tokio::time::Instant::now() >= next_pending_sweep {
             next_pending_sweep = tokio::time::Instant::now() + PENDING_SWEEP_EVERY;
-            looked = match (looked, start_stale_pending(&runner, &stop).await) {
+            looked = match (looked, pending.look(&runner, &stop).await) {
                 (Ok(a), Ok(b)) => Ok(a + b),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             };
         }
         let pause = match looked {
-            Ok(found) if found >= BATCH as usize => Duration::ZERO,
+            // More may be due: look again at once (each start waited for a job slot).
+            Ok(progressed) if progressed >= BATCH as usize => Duration::ZERO,
             Ok(_) => {
                 failures = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
                 POLL_INTERVAL
@@ -74,38 +76,87 @@ pub(crate) async fn run_lease_recovery(runner: Arc<JobRunner>, stop: Cancellatio
     }
 }
 
-/// Starts every due retry that this process is not already handling; returns how many were due.
-async fn start_due_retries(
-    runner: &Arc<JobRunner>,
-    stop: &CancellationToken,
-) -> Result<usize, observatory_job_store::StoreError> {
-    let due = runner.store.due_retries(Utc::now(), BATCH).await?;
-    Ok(start_each(runner, stop, due, "retry").await)
+#[derive(Clone, Copy)]
+enum Kind {
+    /// RETRYING jobs whose next attempt is due.
+    Retry,
+    /// Jobs left PENDING (their message was lost).
+    Pending,
 }
 
-/// Starts the jobs left PENDING too long; returns how many there were.
-async fn start_stale_pending(
-    runner: &Arc<JobRunner>,
-    stop: &CancellationToken,
-) -> Result<usize, observatory_job_store::StoreError> {
-    let stale = runner.store.stale_pending(PENDING_GRACE, BATCH).await?;
-    if !stale.is_empty() {
-        tracing::warn!(jobs = stale.len(), grace = ?PENDING_GRACE, "starting jobs left PENDING (their message was lost)");
+/// One kind of due job, read page by page. The jobs this process cannot start yet (already
+/// running or parked here, or of a type at its limit with the parking full) stay due, so a
+/// look that only found those goes on past them, at most `PAGES_PER_LOOK` pages, and the next
+/// look goes on from where this one stopped; it starts from the oldest again once it reached
+/// the end. A flood of one type thus neither keeps the scheduler busy finding the same jobs
+/// nor hides the due jobs of other types behind them.
+struct Scan {
+    kind: Kind,
+    after: Option<DueJob>,
+}
+
+/// Most pages of due jobs read per look.
+const PAGES_PER_LOOK: usize = 10;
+
+impl Scan {
+    fn new(kind: Kind) -> Self {
+        Self { kind, after: None }
     }
-    Ok(start_each(runner, stop, stale, "pending").await)
+
+    /// Starts (or parks) the due jobs it finds; returns how many it started or parked.
+    async fn look(
+        &mut self,
+        runner: &Arc<JobRunner>,
+        stop: &CancellationToken,
+    ) -> Result<usize, observatory_job_store::StoreError> {
+        let mut progressed = 0;
+        for _ in 0..PAGES_PER_LOOK {
+            let page = match self.kind {
+                Kind::Retry => {
+                    runner
+                        .store
+                        .due_retries(Utc::now(), self.after.as_ref(), BATCH)
+                        .await?
+                }
+                Kind::Pending => {
+                    runner
+                        .store
+                        .stale_pending(PENDING_GRACE, self.after.as_ref(), BATCH)
+                        .await?
+                }
+            };
+            let full = page.len() >= BATCH as usize;
+            self.after = if full { page.last().cloned() } else { None };
+            let what = match self.kind {
+                Kind::Retry => "retry",
+                Kind::Pending => "pending",
+            };
+            let started = start_each(runner, stop, page, what).await;
+            if started > 0 && matches!(self.kind, Kind::Pending) {
+                tracing::warn!(jobs = started, grace = ?PENDING_GRACE, "started jobs left PENDING (their message was lost)");
+            }
+            progressed += started;
+            if !full || progressed >= BATCH as usize || stop.is_cancelled() {
+                break;
+            }
+        }
+        Ok(progressed)
+    }
 }
 
-/// Runs the next attempt of each job not already handled here, each under a job slot.
+/// Runs the next attempt of each job not already handled here, each under a job slot, or
+/// parks it; returns how many it started or parked.
 async fn start_each(
     runner: &Arc<JobRunner>,
     stop: &CancellationToken,
     jobs: Vec<DueJob>,
     what: &'static str,
 ) -> usize {
-    let found = jobs.len();
+    let mut progressed = 0;
     for DueJob {
         id: job_id,
         job_type,
+        ..
     } in jobs
     {
         let Some(claim) = runner.claims.try_claim(job_id) else {
@@ -117,16 +168,18 @@ async fn start_each(
             Admission::Now(slot, claim) => (slot, claim),
             Admission::Parked => {
                 runner.metrics.jobs_parked.inc();
+                progressed += 1;
                 continue;
             }
             Admission::Full(_) => continue,
         };
+        progressed += 1;
         let permit = tokio::select! {
             permit = runner.permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => return found,
+                Err(_) => return progressed,
             },
-            _ = stop.cancelled() => return found,
+            _ = stop.cancelled() => return progressed,
         };
         let runner = runner.clone();
         tokio::spawn(
@@ -142,7 +195,7 @@ async fn start_each(
             .instrument(tracing::info_span!("scheduled", what)),
         );
     }
-    found
+    progressed
 }
 
 /// Interrupts the attempts whose lease ran out, except this process's own.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use observatory_job_store::contracts::dead_letter::DeadLetterReason;
 use observatory_job_store::contracts::event_envelope::EventProducer;
 use observatory_job_store::contracts::job::{Job, JobStatus};
+use observatory_job_store::contracts::job_created::JobCreated;
 use observatory_job_store::{JobStore, PostgresJobStore};
 use observatory_messaging::{
     BrokerConnector, JOB_CREATED, MessageBroker, MessageMeta, Publisher, REASON_HEADER, RabbitMq,
@@ -250,6 +251,28 @@ impl Harness {
         let job_id = Uuid::new_v4();
         self.publish(&job_created(job_id, job_type, payload, max_attempts))
             .await;
+        job_id
+    }
+
+    /// A job stored as RETRYING and due at once, as a job whose first attempt was interrupted
+    /// (written straight into the store: no message, so only the scheduler can start it).
+    async fn retrying(&self, job_type: &str, payload: Value) -> Uuid {
+        let job_id = Uuid::new_v4();
+        let created: JobCreated =
+            serde_json::from_value(job_created(job_id, job_type, payload, 3)).expect("job.created");
+        self.store.accept(&created).await.expect("accept");
+        let started = self
+            .store
+            .start_attempt(job_id, "seed", Duration::from_secs(60))
+            .await
+            .expect("start")
+            .expect("started");
+        assert_eq!(started.job.status, JobStatus::Running);
+        self.store
+            .interrupt_attempt(job_id, 1, "seeded as a retry")
+            .await
+            .expect("interrupt")
+            .expect("interrupted");
         job_id
     }
 
@@ -748,6 +771,50 @@ async fn one_type_at_its_limit_leaves_slots_and_the_queue_to_the_others() {
             == 11
     })
     .await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn due_retries_behind_many_of_a_type_at_its_limit_still_start() {
+    // One sleep at a time: more due sleep retries than the scheduler reads in one page, then
+    // a compute retry due after all of them. The scheduler parks the sleeps and reads on past
+    // them (parked jobs are not found again and again), so the compute job starts at once
+    // rather than after dozens of sleeps.
+    let h = start(Options {
+        concurrency: 4,
+        type_concurrency: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let mut sleeps = Vec::new();
+    for _ in 0..130 {
+        sleeps.push(h.retrying("sleep", json!({"durationMs": 3000})).await);
+    }
+    let compute = h.retrying("compute", json!({"iterations": 10})).await;
+    h.wait_for_status(compute, JobStatus::Completed).await;
+    let mut finished = 0;
+    for id in &sleeps {
+        let (job, _) = h
+            .store
+            .job_detail(*id)
+            .await
+            .expect("read")
+            .expect("stored");
+        if job.status == JobStatus::Completed {
+            finished += 1;
+        }
+    }
+    assert!(
+        finished <= 5,
+        "{finished} sleeps had finished before the compute retry did"
+    );
+    let (_, metrics) = http_get(h.addr, "/metrics").await;
+    let parked: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("observatory_jobs_parked_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("jobs_parked_total");
+    assert!(parked >= 100.0, "{parked} parked:\n{metrics}");
     h.cleanup().await;
 }
 

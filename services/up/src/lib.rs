@@ -19,6 +19,7 @@ use clap::Parser;
 use observatory_counters::{Counters, CountersConfig, SqliteCounters};
 use observatory_event_log::{EventLog, SqliteEventLog};
 use observatory_gateway::GatewayConfig;
+use observatory_job_store::contracts::job::JobStatus;
 use observatory_job_store::{JobStore, SqliteJobStore};
 use observatory_messaging::{BrokerConnector, EmbeddedBroker, EmbeddedLimits, RabbitMq, Topology};
 use observatory_metrics_engine::{MetricsEngineBackends, MetricsEngineConfig};
@@ -319,19 +320,20 @@ pub async fn run(config: UpConfig, shutdown: CancellationToken) -> Result<(), Up
     }
     tracing::info!("stopping: no new jobs are accepted; finishing the accepted ones");
     let drain_timeout = Duration::from_secs(config.drain_timeout_secs);
+    let durable = config.data_dir.is_some();
     // 1. No new jobs; the requests in flight get their answer.
     intake.cancel();
     roles.gateway.join().await;
     // 2. The processor takes every queued job and runs it, then stops (finishing what runs,
     //    within its grace period) and its relay flushes the outbox.
     if early.is_none() {
-        drain(&plan, drain_timeout).await;
+        drain(&plan, drain_timeout, durable).await;
     }
     processing.cancel();
     roles.processor.join().await;
     // 3. The metrics engine records the last events; then the read stack goes.
     if early.is_none() {
-        drain(&plan, drain_timeout).await;
+        drain(&plan, drain_timeout, durable).await;
     }
     recording.cancel();
     roles.metrics_engine.join().await;
@@ -428,9 +430,11 @@ impl Roles {
 }
 
 /// Waits (bounded) until nothing accepted is in flight: the embedded broker holds nothing
-/// unsettled and the job store's outbox is empty, three polls in a row (a message moves from
-/// the broker to the outbox and back within one poll, so one quiet reading is not enough).
-async fn drain(plan: &Plan, timeout: Duration) {
+/// unsettled, the job store's outbox is empty and no stored job is waiting to start or running
+/// (a job parked by the processor's per-type limit is stored PENDING and its message already
+/// settled), three polls in a row (a message moves from the broker to the outbox and back
+/// within one poll, so one quiet reading is not enough).
+async fn drain(plan: &Plan, timeout: Duration, durable: bool) {
     let Some(broker) = &plan.embedded_broker else {
         // RabbitMQ keeps what is queued; the roles finish their in-flight work themselves.
         return;
@@ -444,12 +448,15 @@ async fn drain(plan: &Plan, timeout: Duration) {
     let mut quiet = 0;
     while quiet < 3 {
         let before = broker.unsettled();
-        let outbox = match &store {
-            Some(store) => store.outbox_backlog().await.unwrap_or(0),
-            None => 0,
+        let (outbox, unfinished) = match &store {
+            Some(store) => (
+                store.outbox_backlog().await.unwrap_or(0),
+                unfinished_jobs(store.as_ref()).await,
+            ),
+            None => (0, 0),
         };
         let queued = before.max(broker.unsettled());
-        quiet = if queued == 0 && outbox == 0 {
+        quiet = if queued == 0 && outbox == 0 && unfinished == 0 {
             quiet + 1
         } else {
             0
@@ -459,18 +466,43 @@ async fn drain(plan: &Plan, timeout: Duration) {
             continue;
         }
         if started.elapsed() >= timeout {
-            tracing::warn!(
-                queued,
-                outbox,
-                "drain timeout: messages still in the embedded broker are lost (jobs accepted but not yet stored, events not yet recorded)"
-            );
+            if durable {
+                tracing::warn!(
+                    queued,
+                    outbox,
+                    unfinished,
+                    "drain timeout: what is left is kept in --data-dir and goes on at the next start"
+                );
+            } else {
+                tracing::warn!(
+                    queued,
+                    outbox,
+                    unfinished,
+                    "drain timeout: jobs not yet finished and events not yet recorded are lost (nothing is kept without --data-dir)"
+                );
+            }
             return;
         }
         if reported.elapsed() >= Duration::from_secs(2) {
-            tracing::info!(queued, outbox, "draining before shutdown");
+            tracing::info!(queued, outbox, unfinished, "draining before shutdown");
             reported = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stored jobs that are waiting to start (PENDING, parked ones included) or running. A job
+/// waiting for a retry is not counted: its backoff may be longer than any drain, and it is
+/// kept with the store. A store that cannot answer counts as drained (the warning about it
+/// comes from the roles).
+async fn unfinished_jobs(store: &dyn JobStore) -> i64 {
+    match store.count_by_status().await {
+        Ok(counts) => counts
+            .iter()
+            .filter(|(status, _)| matches!(status, JobStatus::Pending | JobStatus::Running))
+            .map(|(_, n)| n)
+            .sum(),
+        Err(_) => 0,
     }
 }
 

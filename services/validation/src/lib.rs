@@ -127,7 +127,7 @@ impl ContractValidator {
                     message: m,
                 } = e.kind()
                     && keyword == observatory_value_limits::KEYWORD
-                    && let Some((below, text)) = m.split_once(POINTER_END)
+                    && let Some((below, text)) = split_limit_message(m)
                 {
                     pointer.push_str(below);
                     message = text.to_owned();
@@ -143,17 +143,30 @@ impl ContractValidator {
     }
 }
 
-/// Separates the pointer below the keyword's instance from the message in a limit's error.
-const POINTER_END: char = '\u{1f}';
+/// Separates the length of the pointer below the keyword's instance from the pointer and the
+/// message in a limit's error: `{length}\u{1f}{pointer}{message}`. The pointer holds the
+/// submitted keys, whatever they contain, so it is measured rather than delimited.
+const POINTER_LENGTH_END: char = '\u{1f}';
+
+fn limit_message(pointer: &str, message: &str) -> String {
+    format!("{}{POINTER_LENGTH_END}{pointer}{message}", pointer.len())
+}
+
+/// The pointer and the message of a limit's error (see [`limit_message`]).
+fn split_limit_message(m: &str) -> Option<(&str, &str)> {
+    let (length, rest) = m.split_once(POINTER_LENGTH_END)?;
+    let length: usize = length.parse().ok()?;
+    (rest.is_char_boundary(length)).then(|| rest.split_at(length))
+}
 
 /// `x-limits` as a jsonschema keyword.
 struct LimitsKeyword(ValueLimits);
 
 impl<'i> Keyword<'i> for LimitsKeyword {
     fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
-        self.0.check(instance).map_err(|v| {
-            ValidationError::custom(format!("{}{POINTER_END}{}", v.pointer, v.message))
-        })
+        self.0
+            .check(instance)
+            .map_err(|v| ValidationError::custom(limit_message(&v.pointer, &v.message)))
     }
 
     fn is_valid(&self, instance: &'i Value) -> bool {
@@ -165,6 +178,20 @@ impl<'i> Keyword<'i> for LimitsKeyword {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_limit_names_keys_holding_the_separator_exactly() {
+        let v = ContractValidator::by_name("job_submission")
+            .unwrap()
+            .unwrap();
+        let key = "a\u{1f}b".repeat(100);
+        let errors = v
+            .validate(&json!({"type": "other", "payload": {key.clone(): 1}}))
+            .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].pointer, format!("/payload/{key}"));
+        assert!(!errors[0].message.contains('\u{1f}'), "{errors:?}");
+    }
 
     #[test]
     fn every_embedded_schema_compiles() {

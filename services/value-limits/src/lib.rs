@@ -29,7 +29,9 @@ pub const KEYWORD: &str = "x-limits";
 pub struct ValueLimits {
     /// Levels of objects and arrays, the value itself being level 1 (a scalar has depth 0).
     pub max_depth: Option<u64>,
-    /// Bytes of the value written as compact JSON.
+    /// Bytes of the value written as compact JSON, every number counted at its width in plain
+    /// decimal notation (`1e300` as 301 digits: PostgreSQL's `jsonb` stores and returns numbers
+    /// so, and a short exponent must not let a small request become a large row).
     pub max_bytes: Option<u64>,
     /// Characters (Unicode scalar values) of every string in the value.
     pub max_string_length: Option<u64>,
@@ -148,12 +150,12 @@ impl ValueLimits {
     /// The first part of `value` beyond a limit, depth first.
     pub fn check(&self, value: &Value) -> Result<(), LimitViolation> {
         if let Some(max) = self.max_bytes {
-            let bytes = encoded_len(value);
+            let bytes = encoded_len(value).saturating_add(plain_decimal_excess(value));
             if bytes > max {
                 return Err(LimitViolation {
                     pointer: String::new(),
                     message: format!(
-                        "the value is {bytes} bytes as JSON; at most {max} are allowed"
+                        "the value is {bytes} bytes as JSON (numbers counted in plain decimal notation); at most {max} are allowed"
                     ),
                 });
             }
@@ -276,6 +278,21 @@ fn pointer(path: &[Step<'_>]) -> String {
     out
 }
 
+/// How many more bytes the numbers of `value` take in plain decimal notation than in JSON's
+/// shortest form (`1e300`: 301 digits rather than 5). Integers are written in full either way.
+fn plain_decimal_excess(value: &Value) -> u64 {
+    match value {
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or(0, |f| {
+            // Display writes an f64 in plain decimal notation, as PostgreSQL's numeric does.
+            let plain = format!("{f}").len() as u64;
+            plain.saturating_sub(n.to_string().len() as u64)
+        }),
+        Value::Array(items) => items.iter().map(plain_decimal_excess).sum(),
+        Value::Object(members) => members.values().map(plain_decimal_excess).sum(),
+        _ => 0,
+    }
+}
+
 /// Length of `value` as compact JSON, without building the text.
 fn encoded_len(value: &Value) -> u64 {
     struct Count(u64);
@@ -343,6 +360,20 @@ mod tests {
             bytes.check(&json!(["x".repeat(197)])).unwrap_err().pointer,
             ""
         );
+    }
+
+    #[test]
+    fn numbers_count_at_their_plain_decimal_width() {
+        let bytes = ValueLimits {
+            max_bytes: Some(400),
+            ..ValueLimits::default()
+        };
+        assert_eq!(bytes.check(&json!([1.5e2, 12345678901234567_i64])), Ok(()));
+        // Five characters in JSON, 301 digits in PostgreSQL: twice is beyond 400 bytes.
+        assert_eq!(bytes.check(&json!([1e300])), Ok(()));
+        let error = bytes.check(&json!([1e300, 1e300])).unwrap_err();
+        assert!(error.message.contains("plain decimal"), "{error:?}");
+        assert!(bytes.check(&json!([1e-300, 1e-300])).is_err());
     }
 
     #[test]
