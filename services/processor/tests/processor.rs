@@ -276,6 +276,21 @@ impl Harness {
         job_id
     }
 
+    /// How many of `jobs` have a status that `which` picks, by the store now.
+    async fn count(&self, jobs: &[Uuid], which: impl Fn(JobStatus) -> bool) -> usize {
+        let mut n = 0;
+        for id in jobs {
+            let (job, _) = self
+                .store
+                .job_detail(*id)
+                .await
+                .expect("read")
+                .expect("stored");
+            n += usize::from(which(job.status));
+        }
+        n
+    }
+
     /// Polls the store until the job reaches `status`.
     async fn wait_for_status(&self, job_id: Uuid, status: JobStatus) -> Job {
         let store = self.store.clone();
@@ -738,18 +753,7 @@ async fn one_type_at_its_limit_leaves_slots_and_the_queue_to_the_others() {
     h.wait_for_status(compute, JobStatus::Completed).await;
     // The compute job did not wait for the sleeps: at most two of them have started, the rest
     // are stored and parked (their messages acknowledged, so they held no prefetch slot).
-    let mut started = 0;
-    for id in &sleeps {
-        let (job, _) = h
-            .store
-            .job_detail(*id)
-            .await
-            .expect("read")
-            .expect("stored");
-        if job.status != JobStatus::Pending {
-            started += 1;
-        }
-    }
+    let started = h.count(&sleeps, |s| s != JobStatus::Pending).await;
     assert!(
         started <= 2,
         "{started} sleeps had started when the compute job completed"
@@ -792,18 +796,7 @@ async fn due_retries_behind_many_of_a_type_at_its_limit_still_start() {
     }
     let compute = h.retrying("compute", json!({"iterations": 10})).await;
     h.wait_for_status(compute, JobStatus::Completed).await;
-    let mut finished = 0;
-    for id in &sleeps {
-        let (job, _) = h
-            .store
-            .job_detail(*id)
-            .await
-            .expect("read")
-            .expect("stored");
-        if job.status == JobStatus::Completed {
-            finished += 1;
-        }
-    }
+    let finished = h.count(&sleeps, |s| s == JobStatus::Completed).await;
     assert!(
         finished <= 5,
         "{finished} sleeps had finished before the compute retry did"
