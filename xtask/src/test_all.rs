@@ -33,7 +33,7 @@ pub fn run(root: &Path) -> Result<()> {
         || crate::test_infra::ensure(root),
     )?;
     step(
-        "UI and API test tools (Chromium, tmux, schemathesis, the dashboard's Node modules)",
+        "UI, API and monitoring test tools (Chromium, tmux, promtool, amtool, schemathesis, the dashboard's Node modules)",
         || crate::test_infra::ensure_ui_tools(root),
     )?;
     step("tsc --checkJs --strict (the dashboard)", || {

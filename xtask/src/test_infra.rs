@@ -177,7 +177,14 @@ fn ensure_mongodb(root: &Path) -> Result<()> {
 }
 
 /// Debian packages the UIs' tests need, each with the command that shows it is installed.
-const UI_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium"), ("tmux", "tmux")];
+const UI_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "chromium"),
+    ("tmux", "tmux"),
+    // promtool and amtool check the alerting rules and Alertmanager's configuration; the
+    // servers themselves run in the alerts' end-to-end test.
+    ("prometheus", "promtool"),
+    ("prometheus-alertmanager", "amtool"),
+];
 
 /// The schemathesis release the API fuzzing test is pinned to (PyPI).
 const SCHEMATHESIS: &str = "4.32.5";

@@ -200,6 +200,13 @@ impl GatewayState {
         metrics.register(Box::new(shed.clone()));
         metrics.register(Box::new(submitted.clone()));
         metrics.register(Box::new(publish_duration.clone()));
+        // Every series exists from the start, so that rates and increases see the first one.
+        for job_type in BUILT_IN_TYPES.iter().chain(&["other"]) {
+            submitted.with_label_values(&[job_type]);
+        }
+        for outcome in ["confirmed", "failed"] {
+            publish_duration.with_label_values(&[outcome]);
+        }
         let instance = config
             .instance_id
             .clone()

@@ -5,6 +5,10 @@
 use observatory_runtime::metrics::ServiceMetrics;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 
+use chrono::Utc;
+
+use crate::contracts::dead_letter::DeadLetterReason;
+use crate::contracts::job::Job;
 use crate::executor::BUILT_IN_TYPES;
 
 #[derive(Clone)]
@@ -30,6 +34,9 @@ pub struct ProcessorMetrics {
     pub jobs_parked: IntCounter,
     /// Dead letters recorded by this processor, by reason.
     pub dead_letters: IntCounterVec,
+    /// From submission (the job's `createdAt`, the gateway's `submittedAt`) to its terminal
+    /// state being committed, by type and outcome (completed, failed, dead_lettered).
+    pub job_end_to_end: HistogramVec,
 }
 
 impl ProcessorMetrics {
@@ -89,6 +96,18 @@ impl ProcessorMetrics {
                 "Dead letters recorded, by reason",
                 "reason",
             ),
+            job_end_to_end: HistogramVec::new(
+                HistogramOpts::new(
+                    "job_end_to_end_seconds",
+                    "From a job's submission to its terminal state, by type and outcome",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    300.0, 600.0,
+                ]),
+                &["type", "outcome"],
+            )
+            .expect("valid histogram options"),
         };
         service.register(Box::new(metrics.jobs_completed.clone()));
         service.register(Box::new(metrics.jobs_failed.clone()));
@@ -100,6 +119,7 @@ impl ProcessorMetrics {
         service.register(Box::new(metrics.outbox_backlog.clone()));
         service.register(Box::new(metrics.dead_letters.clone()));
         service.register(Box::new(metrics.jobs_parked.clone()));
+        service.register(Box::new(metrics.job_end_to_end.clone()));
         // Every type series exists from the start, so rates work before the first job.
         for job_type in BUILT_IN_TYPES.into_iter().chain(["other"]) {
             for family in [
@@ -110,10 +130,37 @@ impl ProcessorMetrics {
             ] {
                 family.with_label_values(&[job_type]);
             }
+            for outcome in END_TO_END_OUTCOMES {
+                metrics
+                    .job_end_to_end
+                    .with_label_values(&[job_type, outcome]);
+            }
+        }
+        // Likewise every reason, so that the first dead letter after a start is an increase.
+        for reason in [
+            DeadLetterReason::MalformedJson,
+            DeadLetterReason::SchemaViolation,
+            DeadLetterReason::AttemptsExhausted,
+        ] {
+            metrics
+                .dead_letters
+                .with_label_values(&[reason.to_string().as_str()]);
         }
         metrics
     }
+
+    /// Records how long `job`, just committed in a terminal state, took since its submission.
+    pub fn observe_end_to_end(&self, job: &Job, label: &str, outcome: &str) {
+        let finished = job.finished_at.unwrap_or_else(Utc::now);
+        let seconds = (finished - job.created_at).as_seconds_f64().max(0.0);
+        self.job_end_to_end
+            .with_label_values(&[label, outcome])
+            .observe(seconds);
+    }
 }
+
+/// The `outcome` label values of `job_end_to_end_seconds`.
+const END_TO_END_OUTCOMES: [&str; 3] = ["completed", "failed", "dead_lettered"];
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +195,35 @@ mod tests {
         );
         assert!(
             text.contains("observatory_jobs_in_flight{service=\"processor\"} 3"),
+            "{text}"
+        );
+        // Present before the first job (rates and increases work from the start).
+        for series in [
+            "observatory_job_end_to_end_seconds_count{outcome=\"dead_lettered\",type=\"other\",service=\"processor\"} 0",
+            "observatory_dead_letters_total{reason=\"attempts-exhausted\",service=\"processor\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn end_to_end_runs_from_submission_to_the_terminal_state() {
+        let service = ServiceMetrics::new("processor");
+        let metrics = ProcessorMetrics::register(&service);
+        let created = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("a date")
+            .to_utc();
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": "6c1f4a34-2f8e-4a53-9d4e-5b1c2d3e4f50", "type": "sleep", "status": "COMPLETED",
+            "payload": {}, "attempts": 1, "maxAttempts": 3, "correlationId": "req-1",
+            "createdAt": created, "updatedAt": created + chrono::TimeDelta::seconds(3),
+            "startedAt": created, "finishedAt": created + chrono::TimeDelta::seconds(3)
+        }))
+        .expect("a job");
+        metrics.observe_end_to_end(&job, "sleep", "completed");
+        let text = service.render();
+        assert!(
+            text.contains("observatory_job_end_to_end_seconds_sum{outcome=\"completed\",type=\"sleep\",service=\"processor\"} 3"),
             "{text}"
         );
     }

@@ -167,11 +167,12 @@ impl JobRunner {
                     })
                     .await?;
                 match recorded {
-                    Some(_) => {
+                    Some(done) => {
                         self.metrics
                             .jobs_completed
                             .with_label_values(&[label])
                             .inc();
+                        self.metrics.observe_end_to_end(&done, label, "completed");
                         tracing::info!(duration_ms, "job completed");
                         Ok(RunOutcome::Recorded(JobStatus::Completed))
                     }
@@ -280,8 +281,9 @@ impl JobRunner {
                 self.metrics.jobs_retried.with_label_values(&[label]).inc();
                 tracing::warn!(code, message, next_attempt_at = ?job.next_attempt_at, "attempt failed; retry scheduled");
             }
-            FailOutcome::Failed(_) => {
+            FailOutcome::Failed(job) => {
                 self.metrics.jobs_failed.with_label_values(&[label]).inc();
+                self.metrics.observe_end_to_end(job, label, "failed");
                 tracing::warn!(code, message, "job failed; no retry");
             }
             FailOutcome::DeadLettered(job) => {
@@ -289,6 +291,7 @@ impl JobRunner {
                     .jobs_dead_lettered
                     .with_label_values(&[label])
                     .inc();
+                self.metrics.observe_end_to_end(job, label, "dead_lettered");
                 self.metrics
                     .dead_letters
                     .with_label_values(&[DeadLetterReason::AttemptsExhausted.to_string().as_str()])

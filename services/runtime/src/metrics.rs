@@ -32,6 +32,12 @@ impl ServiceMetrics {
             http_request_duration,
         };
         metrics.register(Box::new(metrics.http_request_duration.clone()));
+        // CPU time, resident memory, open descriptors and threads of this process (under
+        // `observatory up` every role reports the same process).
+        #[cfg(target_os = "linux")]
+        metrics.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         metrics
     }
 
@@ -68,5 +74,12 @@ mod tests {
             .observe(0.001);
         let text = m.render();
         assert!(text.contains("observatory_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\",status=\"200\",service=\"gateway\"} 1"), "{text}");
+        #[cfg(target_os = "linux")]
+        for family in [
+            "observatory_process_cpu_seconds_total{service=\"gateway\"}",
+            "observatory_process_resident_memory_bytes{service=\"gateway\"}",
+        ] {
+            assert!(text.contains(family), "{family} in\n{text}");
+        }
     }
 }
